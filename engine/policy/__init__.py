@@ -1,0 +1,1 @@
+"""Policy data (runbooks, severity rules, escalation, mitigation defaults, fleet) and its loaders."""
