@@ -163,6 +163,9 @@ def build_export(
 
 def _csv_cell(value: Any) -> str:
     s = "" if value is None else str(value)
+    if any(ord(c) < 32 or 127 <= ord(c) < 160 for c in s):
+        # Escape codes stay visible text, so `cat export.csv` cannot drive the terminal.
+        s = "".join(c if c in "\n\t" or not (ord(c) < 32 or 127 <= ord(c) < 160) else f"\\x{ord(c):02x}" for c in s)
     if s[:1] in ("=", "+", "-", "@", "\t", "\r"):
         s = "'" + s  # a spreadsheet must show this text, not run it as a formula
     return s
@@ -261,8 +264,10 @@ def _verify_manifest(report: VerifyReport, raw: Any, origin: str, size: int, lea
         key = trust.get(sig.key_id.hex())
         if key is None or key.name != sig.name:
             continue
-        if not key.verify(sig.sig, data) or not key.valid_at(size - 1):
-            report.add(FailureKind.EXPORT_MALFORMED, "export manifest signature does not verify")
+        # Signed at export time by the key in use then: one whose window had not ended before
+        # the checkpoint (a key retired earlier could not have signed it honestly).
+        if not key.verify(sig.sig, data) or (key.to_seq is not None and key.to_seq < size - 1):
+            report.add(FailureKind.EXPORT_MALFORMED, "export manifest signature does not verify with a key valid at its checkpoint")
             return
         if note.text != manifest_text(origin, size, leaves):
             report.add(FailureKind.EXPORT_MALFORMED, "export holds other receipts than its signed manifest lists (receipts removed, added or reordered)")

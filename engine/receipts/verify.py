@@ -22,7 +22,7 @@ from typing import Any, Iterable, Sequence
 
 import orjson
 
-from engine.events import KIND_PHASE, NOTE, RECOVERY_VERIFIED
+from engine.events import KIND_PHASE, NOTE
 
 from .canonical import canonical_json_unchecked
 from .dsse import PAYLOAD_TYPE, EnvelopeError, decode_envelope, pae
@@ -375,7 +375,14 @@ def check_links(
         _check_incident_order(report, iid, sorted(items, key=lambda x: x.seq), wanted)
 
 
+# Kinds that annotate an incident and may come at any point after its detection, even after
+# resolution (a late note, the effectiveness sample of an action, an acknowledgement).
+ANNOTATION_KINDS = frozenset({NOTE, "mitigation.assessed", "incident.acknowledged"})
+
+
 def _check_incident_order(report: VerifyReport, iid: str, items: list[Facts], wanted: set[int]) -> None:
+    """detected first; phases (engine.events.KIND_PHASE) never go backwards; times monotone."""
+
     def add(kind: FailureKind, reason: str, f: Facts) -> None:
         if f.seq in wanted:
             report.add(kind, reason, f.seq, f.receipt_id)
@@ -383,17 +390,19 @@ def _check_incident_order(report: VerifyReport, iid: str, items: list[Facts], wa
     first = items[0]
     if first.kind != DETECTED or first.receipt_id != iid:
         add(FailureKind.INCIDENT_ORDER, f"incident {iid} does not start with its incident.detected receipt", first)
-    last_time = None
-    resolved_at_seq = None
+    last_time: int | None = None
+    top_phase, top_kind = -1, ""
     for f in items:
         if f is not first and f.kind == DETECTED:
             add(FailureKind.INCIDENT_ORDER, f"second incident.detected for incident {iid}", f)
-        if f.kind not in KIND_PHASE:
+        phase = KIND_PHASE.get(f.kind)
+        if phase is None:
             add(FailureKind.INCIDENT_ORDER, f"kind {f.kind[:40]!r} is not an incident event", f)
-        if resolved_at_seq is not None and f.kind != NOTE:
-            add(FailureKind.INCIDENT_ORDER, f"{f.kind} after the incident was resolved (seq {resolved_at_seq})", f)
-        if f.kind == RECOVERY_VERIFIED and resolved_at_seq is None:
-            resolved_at_seq = f.seq
+        elif f.kind not in ANNOTATION_KINDS:
+            if phase < top_phase:
+                add(FailureKind.INCIDENT_ORDER, f"{f.kind} comes after {top_kind}", f)
+            elif phase > top_phase:
+                top_phase, top_kind = phase, f.kind
         if last_time is not None and f.observed_at_ms < last_time:
             add(FailureKind.INCIDENT_ORDER, "observed_at goes back in time within the incident", f)
         last_time = f.observed_at_ms if last_time is None else max(last_time, f.observed_at_ms)
