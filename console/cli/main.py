@@ -10,6 +10,8 @@ import click
 # command name -> "module:attribute". One line per command group; each group lives in its own module.
 COMMANDS: dict[str, str] = {
     "drill": "console.cli.drill:drill",
+    "incidents": "console.cli.incidents:incidents",
+    "keys": "console.cli.keys:keys",
 }
 
 # Aliases the runbooks use. `ggen incident ...` is the same group as `ggen incidents ...`.
