@@ -47,7 +47,7 @@ def verifier_key(name: str, public_key: bytes) -> str:
 
 def parse_verifier_key(text: str) -> tuple[str, bytes, bytes]:
     """Parse a verifier key into (name, 4-byte key id, 32-byte public key), checking the hash."""
-    parts = text.strip().split("+")
+    parts = text.strip().split("+", 2)  # base64 may itself hold '+'
     if len(parts) != 3:
         raise NoteError("verifier key must look like <name>+<hex key id>+<base64 key>")
     name, kid_hex, key_b64 = parts

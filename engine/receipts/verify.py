@@ -25,7 +25,7 @@ import orjson
 from engine.events import KIND_PHASE, NOTE
 
 from .canonical import canonical_json_unchecked
-from .dsse import PAYLOAD_TYPE, EnvelopeError, decode_envelope, pae
+from .dsse import PAYLOAD_TYPE, EnvelopeError, decode_envelope, encode_envelope
 from .keys import TrustedKey, TrustSet
 from .ledger import DETECTED, KEY_ROTATED, SCHEMA, Ledger, LedgerCorrupt, LedgerError
 from .merkle import MerkleLevels, leaf_hash, verify_consistency, verify_inclusion
@@ -246,6 +246,8 @@ def check_envelope(raw: bytes, seq: int, origin: str, trust: TrustSet) -> tuple[
         env = decode_envelope(raw)
     except EnvelopeError as exc:
         return leaf, None, Failure(FailureKind.ENVELOPE_MALFORMED, str(exc), seq)
+    if encode_envelope(env.payload_type, env.payload, env.keyid, env.sig) != raw:
+        return leaf, None, Failure(FailureKind.ENVELOPE_MALFORMED, "envelope bytes are not in canonical form (duplicate keys, spacing or key order)", seq)
     if env.payload_type != PAYLOAD_TYPE:
         return leaf, None, Failure(FailureKind.PAYLOAD_TYPE, f"payloadType is {env.payload_type[:60]!r}, expected {PAYLOAD_TYPE}", seq)
     key = trust.get(env.keyid)
