@@ -17,6 +17,7 @@ MITIGATION_APPLIED = "mitigation.applied"  # an action ran (automatic or manual;
 MITIGATION_PLANNED = "mitigation.planned"  # dry-run: the action was planned and recorded, not applied
 MITIGATION_REFUSED = "mitigation.refused"  # the safety governor said no
 MITIGATION_FAILED = "mitigation.failed"  # the actuator reported an error
+MITIGATION_ASSESSED = "mitigation.assessed"  # the "after" sample of an action (~30 s later): effectiveness
 RECOVERY_STARTED = "recovery.started"  # half-open probing, latency recovering, recovery in progress
 RECOVERY_VERIFIED = "recovery.verified"  # recovery criteria held for the hold window: resolved
 ESCALATED = "incident.escalated"
@@ -32,6 +33,7 @@ RECEIPT_KINDS = frozenset(
         MITIGATION_PLANNED,
         MITIGATION_REFUSED,
         MITIGATION_FAILED,
+        MITIGATION_ASSESSED,
         RECOVERY_STARTED,
         RECOVERY_VERIFIED,
         ESCALATED,
@@ -52,8 +54,9 @@ KIND_PHASE = {
     MITIGATION_REFUSED: 1,
     MITIGATION_FAILED: 1,
     MITIGATION_APPLIED: 1,
-    RECOVERY_STARTED: 2,
-    RECOVERY_VERIFIED: 3,
+    MITIGATION_ASSESSED: 1,
+    RECOVERY_STARTED: 1,
+    RECOVERY_VERIFIED: 2,
 }
 
 # Documented synonyms from the seed documents, accepted on input and mapped to canonical kinds.

@@ -1,0 +1,1 @@
+"""Detection: sustained, consecutive and windowed conditions over the fleet's signals."""

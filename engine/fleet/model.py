@@ -1,0 +1,783 @@
+"""The fleet model: how traffic, capacity, dependencies, faults and mitigations produce signals.
+
+One call to :meth:`Fleet.step` advances the model by one tick. Callers come before callees: request
+rates flow down the dependency graph, then health (latency, errors) flows back up, so a failing
+database shows up in the services that call it, and an open breaker changes what its caller sees.
+The queue consumer's processing depends on its downstream's health in the previous tick, so
+scaling concurrency cannot fix a backlog whose real cause is downstream.
+"""
+from __future__ import annotations
+
+import math
+import random
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from engine.fleet.faults import Fault, fault_params
+from engine.mitigate.breaker import CLOSED, HALF_OPEN, OPEN, CircuitBreaker, Transition
+from engine.policy.models import FleetSpec, MitigationPolicy, QueueSpec, ServiceSpec
+
+_SQRT2 = math.sqrt(2.0)
+_Z99 = 2.326
+
+
+def _share_above(limit_ms: float, p50: float, p99: float) -> float:
+    """Share of a log-normal latency distribution (given P50 and P99) above ``limit_ms``."""
+    if p50 <= 0:
+        return 0.0
+    sigma = math.log(max(p99, p50 * 1.01) / p50) / _Z99
+    z = math.log(limit_ms / p50) / sigma
+    return 0.5 * math.erfc(z / _SQRT2)
+
+
+@dataclass
+class SlowQuery:
+    """A query the database log reports as slow (what `ggen db queries slow` lists)."""
+
+    query_id: str
+    table: str
+    plan: str
+    mean_ms: float
+    calls_per_min: float
+    missing_index: str
+    caller: str
+
+
+@dataclass
+class Change:
+    """A deploy, config or feature-flag change, kept for rollback and for `ggen config diff`."""
+
+    at_ms: int
+    kind: str  # deploy | config | flag | schema | index
+    before: Any
+    after: Any
+    detail: str = ""
+    actor: str = "deployer"
+
+
+class Service:
+    """One service: its configuration, the faults acting on it, and this tick's signals."""
+
+    def __init__(self, spec: ServiceSpec) -> None:
+        self.name = spec.name
+        self.kind = spec.kind
+        self.ingress_rps = spec.ingress_rps
+        self.replicas = spec.replicas
+        self.baseline_replicas = spec.replicas
+        self.capacity_per_replica = spec.capacity_rps_per_replica
+        self.base_p50 = spec.base_p50_ms
+        self.base_err5 = spec.base_error_pct / 100.0
+        self.base_err4 = spec.base_4xx_pct / 100.0
+        self.base_memory = spec.memory_pct
+        self.critical = spec.critical
+        self.restartable = spec.restartable
+        self.feature_flags = dict(spec.feature_flags)
+        self.connection_pool = spec.connection_pool
+        self.pool_in_use = 0.0
+        self.indexes: set[str] = set(spec.indexes)
+        self.pending_indexes: dict[str, int] = {}  # index -> ready at
+        self.pre_approved_indexes: list[str] = list(spec.pre_approved_indexes)
+        self.revision = 1
+        self.bad_revisions: dict[int, float] = {}  # revision -> 5xx share
+        self.config_version = 1
+        self.config: dict[str, Any] = {"payments.timeout_ms": 2000, "batch_size": 500, "compression": "none"}
+        self.bad_configs: dict[int, float] = {}  # config version -> 5xx share
+        self.schema_version = 1
+        self.changes: list[Change] = []
+        # A change rolling out: (kind, start_ms, end_ms, share of requests still on the old state).
+        self.rollouts: list[tuple[str, int, int, float]] = []
+        self.up = True
+        self.crashed = False  # crash loop: only a restart helps
+        self.restart_ready_ms: int | None = None
+        self.pending_replicas: list[tuple[int, int]] = []  # (ready_at_ms, count)
+        self.memory_pct = spec.memory_pct
+        self.qos_shed = 0.0  # share of low-priority traffic shed by prioritize_requests
+        self.rate_limit_rps: float | None = None
+        self.compression = False
+        self.deps: list[Edge] = []
+        self.callers: list[Edge] = []
+        # per-tick state
+        self.in_rps = 0.0
+        self.served_rps = 0.0
+        self.throttled_rps = 0.0
+        self.edge_failed_rps = 0.0
+        self.util = 0.0
+        self.cpu_pct = 0.0
+        self.p50 = self.base_p50
+        self.p99 = self.base_p50 * 3
+        self.p999 = self.base_p50 * 6
+        self.err5 = 0.0
+        self.err4 = 0.0
+        self.own_err5 = 0.0
+        self.healthy = True
+        self.response_bytes_p99 = 48_000.0
+
+    @property
+    def error_pct(self) -> float:
+        return 100.0 * (self.err5 + self.err4)
+
+    @property
+    def ready_replicas(self) -> int:
+        return self.replicas
+
+
+class Edge:
+    """A call from one service to another, guarded by a circuit breaker."""
+
+    __slots__ = ("caller", "dep", "cpr", "breaker", "calls", "passed", "errors", "extra_ms")
+
+    def __init__(self, caller: Service, dep: Service, cpr: float, breaker: CircuitBreaker) -> None:
+        self.caller = caller
+        self.dep = dep
+        self.cpr = cpr
+        self.breaker = breaker
+        self.calls = 0.0
+        self.passed = 0.0
+        self.errors = 0.0
+        self.extra_ms = 0.0  # latency added on this edge only (e.g. one caller's slow query)
+
+
+class Queue:
+    """A per-tenant message queue and its consumer concurrency."""
+
+    def __init__(self, spec: QueueSpec) -> None:
+        self.account_id = spec.account_id
+        self.consumer = spec.consumer
+        self.base_ingest = spec.ingest_per_s
+        self.concurrency = spec.concurrency
+        self.baseline_concurrency = spec.concurrency
+        self.max_concurrency = spec.max_concurrency
+        self.quota = spec.quota
+        self.per_worker = spec.per_worker_msgs_per_s
+        self.high_value = spec.high_value
+        self.rate_limit_per_s: float | None = None
+        self.depth = 0.0
+        self.ingest = spec.ingest_per_s
+        self.processed = 0.0  # successful deliveries per second, this tick
+        self.attempted = 0.0
+        self.throughput_ewma = spec.ingest_per_s
+        self.oldest_age_s = 0.0
+        self.last_scaled_ms: int | None = None
+        self.delivered_total = 0.0
+        self.failed_total = 0.0
+        self.rejected_total = 0.0
+
+    @property
+    def limit(self) -> int:
+        return min(self.max_concurrency, self.quota)
+
+    @property
+    def net_drain(self) -> float:
+        return self.processed - self.ingest
+
+
+class Region:
+    """A region: whether it answers health checks, and its check history."""
+
+    def __init__(self, name: str, role: str, replication_lag_ms: float) -> None:
+        self.name = name
+        self.role = role  # primary | standby (the configured roles; `serving` says who serves)
+        self.up = True
+        self.flap_pattern: str | None = None
+        self.flap_index = 0
+        self.consecutive_failed = 0
+        self.consecutive_passed = 0
+        self.last_check_ms: int | None = None
+        self.last_check_ok = True
+        self.base_lag_ms = replication_lag_ms
+        self.replication_lag_ms = replication_lag_ms
+        self.records = 1_000_000
+
+
+class DnsState:
+    """DNS weights (percent of traffic per region) and an in-flight change, moving over the TTL."""
+
+    def __init__(self, primary: str, standby: str) -> None:
+        self.weights = {primary: 100.0, standby: 0.0}
+        self.target: str | None = None
+        self.source: str | None = None
+        self.changed_at_ms: int | None = None
+        self.curve: list[tuple[int, int]] = []
+
+    def start(self, source: str, target: str, now_ms: int, curve: list[tuple[int, int]]) -> None:
+        self.source, self.target, self.changed_at_ms, self.curve = source, target, now_ms, list(curve)
+
+    @property
+    def moving(self) -> bool:
+        return self.target is not None
+
+    def step(self, now_ms: int) -> None:
+        if self.target is None or self.changed_at_ms is None or self.source is None:
+            return
+        elapsed_s = (now_ms - self.changed_at_ms) / 1000.0
+        pct = 0.0
+        prev_t, prev_p = 0, 0
+        for t, p in self.curve:
+            if elapsed_s >= t:
+                prev_t, prev_p = t, p
+                pct = float(p)
+            else:
+                span = t - prev_t
+                pct = prev_p + (p - prev_p) * ((elapsed_s - prev_t) / span if span else 1.0)
+                break
+        self.weights[self.target] = pct
+        self.weights[self.source] = 100.0 - pct
+        if pct >= 100.0:
+            self.target = self.source = None
+            self.changed_at_ms = None
+
+
+@dataclass
+class TickRecord:
+    """What changed during one tick, for the engine to read (breaker moves, health checks)."""
+
+    now_ms: int
+    transitions: list[tuple[CircuitBreaker, Transition]] = field(default_factory=list)
+    health_checks: list[tuple[str, bool]] = field(default_factory=list)
+
+
+class Fleet:
+    """The whole simulated system. Deterministic for a given spec, seed and sequence of calls."""
+
+    def __init__(self, spec: FleetSpec, mitigation: MitigationPolicy, seed: int = 1) -> None:
+        self.spec = spec
+        self.policy = mitigation
+        self.rng = random.Random(seed)
+        self.noise = spec.fleet.noise_pct / 100.0
+        self.tick_ms = spec.fleet.tick_ms
+        self.health_interval_ms = spec.fleet.health_check_interval_s * 1000
+        self.services: dict[str, Service] = {s.name: Service(s) for s in spec.services}
+        self.order = self._topological(spec.services)
+        self.breakers: dict[str, CircuitBreaker] = {}
+        self.edges: list[Edge] = []
+        for s in spec.services:
+            caller = self.services[s.name]
+            for d in s.depends_on:
+                dep = self.services[d.service]
+                name = f"{s.name}->{d.service}"
+                br = CircuitBreaker(name, s.name, d.service, mitigation.circuits[d.circuit])
+                self.breakers[name] = br
+                e = Edge(caller, dep, d.calls_per_request, br)
+                caller.deps.append(e)
+                dep.callers.append(e)
+                self.edges.append(e)
+        self.queues: dict[str, Queue] = {q.account_id: Queue(q) for q in spec.queues}
+        self.regions: dict[str, Region] = {r.name: Region(r.name, r.role, r.replication_lag_ms) for r in spec.regions}
+        self.primary = next(r.name for r in spec.regions if r.role == "primary")
+        self.standby = next(r.name for r in spec.regions if r.role == "standby")
+        self.serving = self.primary  # the region DNS points at (after propagation)
+        self.dns = DnsState(self.primary, self.standby)
+        self.faults: list[Fault] = []
+        self._fault_seq = 0
+        self.now_ms = 0
+        self.lost_records = 0
+        self._next_health_ms: int | None = None
+        self.edge_error_pct = 0.0
+        self.total_requests = 0.0
+        self.total_failed = 0.0
+        self.tick: TickRecord = TickRecord(0)
+        self.logs: deque[dict[str, Any]] = deque(maxlen=5000)
+
+    # ------------------------------------------------------------------ structure
+    @staticmethod
+    def _topological(specs: list[ServiceSpec]) -> list[str]:
+        deps = {s.name: [d.service for d in s.depends_on] for s in specs}
+        order: list[str] = []
+        state: dict[str, int] = {}
+
+        def visit(n: str, path: tuple[str, ...]) -> None:
+            st = state.get(n, 0)
+            if st == 2:
+                return
+            if st == 1:
+                raise ValueError("dependency cycle: " + " -> ".join(path + (n,)))
+            state[n] = 1
+            for c in deps[n]:
+                visit(c, path + (n,))
+            state[n] = 2
+            order.append(n)
+
+        for s in specs:
+            visit(s.name, ())
+        order.reverse()  # callers before callees
+        return order
+
+    def dependencies_of(self, service: str) -> set[str]:
+        """Every service ``service`` depends on, directly or not."""
+        out: set[str] = set()
+        stack = [service]
+        while stack:
+            for e in self.services[stack.pop()].deps:
+                if e.dep.name not in out:
+                    out.add(e.dep.name)
+                    stack.append(e.dep.name)
+        return out
+
+    def breaker_for(self, dependency: str, caller: str | None = None) -> list[CircuitBreaker]:
+        return [b for b in self.breakers.values() if b.dependency == dependency and (caller is None or b.caller == caller)]
+
+    # ------------------------------------------------------------------ faults
+    def inject(self, kind: str, target: str, now_ms: int, params: dict[str, Any] | None = None, duration_s: float | None = None) -> Fault:
+        """Start a fault now. Raises ValueError for an unknown kind, target or parameter."""
+        p = fault_params(kind, params)
+        duration_s = p.pop("duration_s", duration_s)
+        from engine.fleet.faults import FAULT_KINDS
+
+        target_kind = FAULT_KINDS[kind][1]
+        if target_kind == "service" and target not in self.services:
+            raise ValueError(f"unknown service {target!r} (known: {', '.join(self.services)})")
+        if target_kind == "queue" and target not in self.queues:
+            raise ValueError(f"unknown tenant queue {target!r} (known: {', '.join(self.queues)})")
+        if target_kind == "region" and target not in self.regions:
+            raise ValueError(f"unknown region {target!r} (known: {', '.join(self.regions)})")
+        self._fault_seq += 1
+        f = Fault(f"F{self._fault_seq}", kind, target, p, now_ms, None if duration_s is None else now_ms + int(duration_s * 1000))
+        self.faults.append(f)
+        self._on_fault_start(f, now_ms)
+        self._log(now_ms, "WARN", target if target_kind == "service" else (self.queues[target].consumer if target_kind == "queue" else "edge"), f"fault injected: {kind}", fault=kind, target=target)
+        return f
+
+    def clear_fault(self, fault_id: str, now_ms: int) -> Fault:
+        for f in self.faults:
+            if f.id == fault_id and f.active(now_ms):
+                f.end_ms = now_ms
+                self._on_fault_end(f)
+                return f
+        raise ValueError(f"no active fault {fault_id!r}")
+
+    def active_faults(self, now_ms: int | None = None) -> list[Fault]:
+        t = self.now_ms if now_ms is None else now_ms
+        return [f for f in self.faults if f.active(t)]
+
+    def _on_fault_start(self, f: Fault, now_ms: int) -> None:
+        p = f.params
+        if f.kind == "bad_deploy":
+            s = self.services[f.target]
+            old = s.revision
+            s.revision = max(s.revision, *s.bad_revisions.keys(), 0) + 1
+            s.bad_revisions[s.revision] = p["error_pct"] / 100.0
+            s.changes.append(Change(now_ms, "deploy", old, s.revision, f"deploy revision {s.revision}"))
+        elif f.kind == "bad_config":
+            s = self.services[f.target]
+            old = s.config_version
+            key = p.get("key", "payments.timeout_ms")
+            before = s.config.get(key)
+            s.config_version += 1
+            s.config[key] = 50 if isinstance(before, int) else "invalid"
+            s.bad_configs[s.config_version] = p["error_pct"] / 100.0
+            s.changes.append(Change(now_ms, "config", old, s.config_version, f"{key}: {before} -> {s.config[key]}"))
+        elif f.kind == "schema_change":
+            s = self.services[f.target]
+            flag = p["flag"]
+            before = s.feature_flags.get(flag, False)
+            s.feature_flags[flag] = True
+            s.schema_version += 1
+            s.changes.append(Change(now_ms, "flag", before, True, flag))
+            s.changes.append(Change(now_ms, "schema", s.schema_version - 1, s.schema_version, f"request schema v{s.schema_version} behind flag {flag}"))
+        elif f.kind in ("dependency_outage", "external_outage"):
+            s = self.services[f.target]
+            s.crashed = True
+            s.up = False
+        elif f.kind == "dependency_timeouts":
+            s = self.services[f.target]
+            s.pool_in_use = float(self.services["database"].connection_pool if "database" in self.services else 40)
+        elif f.kind == "memory_pressure":
+            pass
+        elif f.kind == "region_outage":
+            self.regions[f.target].up = False
+        elif f.kind == "flapping_health":
+            r = self.regions[f.target]
+            r.flap_pattern = str(p["pattern"]).upper()
+            r.flap_index = 0
+        elif f.kind == "quota_exhaustion":
+            pass
+
+    def _on_fault_end(self, f: Fault) -> None:
+        if f.kind in ("dependency_outage", "external_outage"):
+            s = self.services[f.target]
+            s.crashed = False
+            s.up = True
+        elif f.kind == "dependency_timeouts":
+            self.services[f.target].pool_in_use = 0.0
+        elif f.kind == "region_outage":
+            self.regions[f.target].up = True
+        elif f.kind == "flapping_health":
+            self.regions[f.target].flap_pattern = None
+
+    # ------------------------------------------------------------------ the tick
+    def _jitter(self) -> float:
+        return 1.0 + self.rng.uniform(-self.noise, self.noise)
+
+    def step(self, now_ms: int) -> TickRecord:
+        """Advance the model to ``now_ms`` by one tick."""
+        dt = self.tick_ms / 1000.0
+        self.now_ms = now_ms
+        rec = TickRecord(now_ms)
+        self.tick = rec
+        services = self.services
+        active = [f for f in self.faults if f.active(now_ms)]
+        for f in list(self.faults):
+            if f.end_ms is not None and f.end_ms <= now_ms and f.end_ms > now_ms - self.tick_ms:
+                self._on_fault_end(f)
+
+        # Per-service modifiers from active faults.
+        surge: dict[str, float] = {}
+        extra_load: dict[str, float] = {}
+        slow_consumer: dict[str, float] = {}
+        timeouts_ms: dict[str, float] = {}
+        for e in self.edges:
+            e.extra_ms = 0.0
+        for f in active:
+            p = f.params
+            elapsed = (now_ms - f.start_ms) / 1000.0
+            ramp = min(1.0, elapsed / p["ramp_s"]) if p.get("ramp_s") else 1.0
+            if f.kind in ("traffic_surge", "quota_exhaustion", "traffic_spike"):
+                surge[f.target] = surge.get(f.target, 1.0) * (1.0 + (p["factor"] - 1.0) * ramp)
+            elif f.kind == "slow_consumer":
+                slow_consumer[f.target] = slow_consumer.get(f.target, 1.0) * p["factor"]
+            elif f.kind == "cpu_saturation":
+                s = services[f.target]
+                # The hot path costs a fixed amount of CPU: more replicas dilute it.
+                extra_load[f.target] = extra_load.get(f.target, 0.0) + p["extra_load"] * s.baseline_replicas / max(1, s.replicas)
+            elif f.kind == "memory_pressure":
+                s = services[f.target]
+                if f.neutralized_ms is None:
+                    s.memory_pct = min(95.0, s.memory_pct + p["growth_pct_per_min"] * dt / 60.0)
+            elif f.kind == "dependency_timeouts":
+                s = services[f.target]
+                if s.pool_in_use > 0:
+                    timeouts_ms[f.target] = p["extra_ms"]
+            elif f.kind == "slow_queries":
+                db = services[f.target]
+                if p["index"] not in db.indexes:
+                    for e in db.callers:
+                        if e.caller.name == p.get("caller", e.caller.name):
+                            e.extra_ms += p["extra_ms"]
+
+        # Timers: restarts finishing, replicas becoming ready.
+        for s in services.values():
+            if s.restart_ready_ms is not None and now_ms >= s.restart_ready_ms:
+                s.restart_ready_ms = None
+                s.crashed = False
+                s.up = True
+                s.memory_pct = s.base_memory
+                s.pool_in_use = 0.0
+                for f in self.faults:
+                    # A restart clears a leaked heap and an exhausted pool; a crash loop ends with it.
+                    if f.target == s.name and f.kind in ("memory_pressure", "dependency_timeouts", "dependency_outage") and f.neutralized_ms is None:
+                        f.neutralized_ms = now_ms
+                self._log(now_ms, "INFO", s.name, "service restarted and healthy", replicas=s.replicas)
+            if s.pending_indexes:
+                for idx, ready in list(s.pending_indexes.items()):
+                    if now_ms >= ready:
+                        del s.pending_indexes[idx]
+                        s.indexes.add(idx)
+                        self._log(now_ms, "INFO", s.name, f"index {idx} built; ANALYZE done")
+            if s.pending_replicas:
+                ready = [p for p in s.pending_replicas if p[0] <= now_ms]
+                if ready:
+                    s.replicas += sum(c for _, c in ready)
+                    s.pending_replicas = [p for p in s.pending_replicas if p[0] > now_ms]
+                    self._log(now_ms, "INFO", s.name, "replicas ready", replicas=s.replicas)
+            s.in_rps = 0.0
+            s.edge_failed_rps = 0.0
+
+        # Region routing: traffic sent to a region that is down fails at the edge.
+        self.dns.step(now_ms)
+        dead_share = sum(w for r, w in self.dns.weights.items() if not self.regions[r].up) / 100.0
+        if not self.dns.moving:
+            self.serving = max(self.dns.weights, key=lambda r: self.dns.weights[r])
+
+        # Ingress.
+        for s in services.values():
+            if s.ingress_rps > 0:
+                offered = s.ingress_rps * surge.get(s.name, 1.0) * self._jitter()
+                s.edge_failed_rps = offered * dead_share
+                s.in_rps += offered - s.edge_failed_rps
+
+        # Queues: the consumer works through the backlog; downstream health (last tick) decides
+        # how many deliveries succeed.
+        for q in self.queues.values():
+            consumer = services[q.consumer]
+            ingest = q.base_ingest * surge.get(q.account_id, 1.0) * self._jitter()
+            if q.rate_limit_per_s is not None and ingest > q.rate_limit_per_s:
+                q.rejected_total += (ingest - q.rate_limit_per_s) * dt
+                ingest = q.rate_limit_per_s
+            q.ingest = ingest
+            ok_share = 1.0 if consumer.up else 0.0
+            for e in consumer.deps:
+                b = e.breaker
+                if b.state != CLOSED:
+                    ok_share *= 0.0 if b.policy.fallback == "cached" else (1.0 - min(1.0, e.cpr))
+                else:
+                    ok_share *= 1.0 - min(1.0, e.cpr) * min(1.0, e.dep.err5 + self._timeout_share(e))
+            capacity = q.concurrency * q.per_worker * slow_consumer.get(q.account_id, 1.0)
+            available = q.depth + ingest * dt
+            attempted = min(available, capacity * dt)
+            delivered = attempted * ok_share
+            q.depth = max(0.0, available - delivered)
+            q.attempted = attempted / dt
+            q.processed = delivered / dt
+            q.delivered_total += delivered
+            q.failed_total += attempted - delivered
+            consumer.in_rps += q.attempted
+            q.throughput_ewma = 0.8 * q.throughput_ewma + 0.2 * q.processed
+            if q.depth < 1.0:
+                q.oldest_age_s = 0.0
+            elif q.throughput_ewma > 0.05:
+                q.oldest_age_s = max(q.oldest_age_s + dt if q.processed < 0.05 else 0.0, q.depth / q.throughput_ewma)
+            else:
+                q.oldest_age_s += dt
+
+        # Requests flow down the graph (callers first).
+        total_req = 0.0
+        for name in self.order:
+            s = services[name]
+            offered = s.in_rps
+            if s.rate_limit_rps is not None and offered > s.rate_limit_rps:
+                s.throttled_rps = offered - s.rate_limit_rps
+                offered = s.rate_limit_rps
+            else:
+                s.throttled_rps = 0.0
+            s.served_rps = offered * (1.0 - s.qos_shed)
+            for e in s.deps:
+                e.calls = s.served_rps * e.cpr
+                e.passed = e.calls * e.breaker.passes_traffic
+                e.dep.in_rps += e.passed
+            total_req += s.in_rps if s.ingress_rps > 0 else 0.0
+
+        # Health flows back up (callees first).
+        for name in reversed(self.order):
+            self._service_health(services[name], extra_load.get(name, 0.0), timeouts_ms.get(name, 0.0))
+
+        # Breakers observe this tick's calls; timers move them.
+        for e in self.edges:
+            b = e.breaker
+            dep = e.dep
+            fail = min(1.0, dep.err5 + self._timeout_share(e)) if dep.up else 1.0
+            e.errors = e.passed * fail
+            outcomes: tuple[bool, ...] = ()
+            if b.state == CLOSED and b.policy.count and e.passed > 0:
+                k = min(20, max(1, int(e.passed * dt)))
+                rnd = self.rng.random
+                outcomes = tuple(rnd() < fail for _ in range(k))
+            p99_seen = min(dep.p99 + e.extra_ms * 3, float(b.policy.timeout_ms) * 4)
+            t = b.observe(now_ms, e.passed * dt, e.errors * dt, p99_seen if dep.up else float(b.policy.timeout_ms), outcomes)
+            if t is None:
+                t = b.tick(now_ms, probe_ok=dep.up and fail < 0.5)
+            if t is not None:
+                rec.transitions.append((b, t))
+                lvl = "ERROR" if t.to_state == OPEN else "INFO"
+                self._log(now_ms, lvl, b.caller, f"circuit {b.name} {t.to_name}", reason=t.reason, dependency=b.dependency)
+
+        # Edge error rate (what customers see), including requests lost in a dead region.
+        edge_total = 0.0
+        edge_failed = 0.0
+        for s in services.values():
+            if s.ingress_rps > 0:
+                total = s.in_rps + s.edge_failed_rps
+                edge_total += total
+                edge_failed += s.edge_failed_rps + s.served_rps * (s.err5 + s.err4) + s.throttled_rps
+        self.edge_error_pct = 100.0 * edge_failed / edge_total if edge_total > 0 else 0.0
+        self.total_requests += edge_total * dt
+        self.total_failed += edge_failed * dt
+
+        # Region health checks and replication.
+        if self._next_health_ms is None:
+            self._next_health_ms = now_ms + self.health_interval_ms
+        if now_ms >= self._next_health_ms:
+            self._next_health_ms = now_ms + self.health_interval_ms
+            for r in self.regions.values():
+                ok = r.up
+                if ok and r.flap_pattern:
+                    ok = r.flap_pattern[r.flap_index % len(r.flap_pattern)] != "F"
+                    r.flap_index += 1
+                r.last_check_ms = now_ms
+                r.last_check_ok = ok
+                if ok:
+                    r.consecutive_passed += 1
+                    r.consecutive_failed = 0
+                else:
+                    r.consecutive_failed += 1
+                    r.consecutive_passed = 0
+                rec.health_checks.append((r.name, ok))
+                if not ok:
+                    self._log(now_ms, "ERROR", "edge", f"health check failed for {r.name}", region=r.name, consecutive=r.consecutive_failed)
+        primary_down = not self.regions[self.primary].up
+        for r in self.regions.values():
+            if r.name == self.serving and not r.up:
+                r.replication_lag_ms = min(5000.0, r.replication_lag_ms + 250.0 * dt)
+            elif primary_down and r.name != self.primary:
+                # Replication from the dead primary has stopped; the standby's data is as fresh as it gets.
+                if self.dns.weights.get(r.name, 0.0) >= 100.0:
+                    r.replication_lag_ms = max(r.base_lag_ms * 0.5, r.replication_lag_ms * 0.7)
+                else:
+                    r.replication_lag_ms = min(2500.0, r.replication_lag_ms + 120.0 * dt)
+            else:
+                r.replication_lag_ms = r.base_lag_ms * self._jitter()
+        return rec
+
+    def _rolling_out(self, s: Service) -> float:
+        """Errors still coming from replicas that have not yet received a fix."""
+        now = self.now_ms
+        extra = 0.0
+        keep = []
+        for kind, start, end, bad in s.rollouts:
+            if now >= end:
+                continue
+            keep.append((kind, start, end, bad))
+            extra += bad * (end - now) / max(1, end - start)
+        s.rollouts = keep
+        return extra
+
+    def start_rollout(self, s: Service, kind: str, now_ms: int, duration_s: int, bad_share: float) -> None:
+        """A fix reaches replicas progressively: the old (bad) share fades out over ``duration_s``."""
+        if duration_s > 0 and bad_share > 0:
+            s.rollouts.append((kind, now_ms, now_ms + duration_s * 1000, bad_share))
+
+    def _timeout_share(self, e: Edge) -> float:
+        dep = e.dep
+        if not dep.up:
+            return 0.0
+        extra = e.extra_ms
+        return _share_above(float(e.breaker.policy.timeout_ms), dep.p50 + extra, dep.p99 + extra * 3)
+
+    def _service_health(self, s: Service, extra_load: float, pool_wait_ms: float) -> None:
+        if not s.up:
+            s.util = 0.0
+            s.cpu_pct = 0.0
+            s.err5 = 1.0
+            s.own_err5 = 1.0
+            s.err4 = 0.0
+            s.p50 = s.p99 = s.p999 = 1.0
+            s.healthy = False
+            return
+        capacity = max(1e-9, s.replicas * s.capacity_per_replica)
+        u = s.served_rps / capacity + extra_load
+        s.util = u
+        s.cpu_pct = min(100.0, 5.0 + 95.0 * u)
+        uq = min(u, 0.985)
+        queueing = 0.5 / (1.0 - uq)  # 1.0 at 50 % utilisation
+        queueing = max(1.0, queueing)
+        gc = 1.0
+        if s.memory_pct > 80.0:
+            gc = 1.0 + (s.memory_pct - 80.0) * 0.6
+        j = self._jitter()
+        p50 = s.base_p50 * queueing * j + pool_wait_ms
+        tail = 2.6 + 0.8 * max(0.0, uq - 0.5) + (gc - 1.0) * 0.5
+        p99 = p50 * tail * (gc if gc > 1 else 1.0) + pool_wait_ms * 0.3
+        own5 = s.base_err5 * j
+        own5 += s.bad_revisions.get(s.revision, 0.0)
+        own5 += s.bad_configs.get(s.config_version, 0.0)
+        if s.rollouts:
+            own5 += self._rolling_out(s)
+        if u > 1.0:
+            own5 += (u - 1.0) / u
+        own4 = s.base_err4 * j
+        for flag, on in s.feature_flags.items():
+            if on:
+                for f in self.faults:
+                    if f.kind == "schema_change" and f.target == s.name and f.params.get("flag") == flag and f.active(self.now_ms):
+                        own4 += f.params["error_pct"] / 100.0
+        ok5 = 1.0 - min(1.0, own5)
+        ok4 = 1.0 - min(1.0, own4)
+        for e in s.deps:
+            b = e.breaker
+            dep = e.dep
+            share = min(1.0, e.cpr)
+            passing = b.passes_traffic
+            blocked = 1.0 - passing
+            if blocked > 0 and b.policy.fallback == "error":
+                ok5 *= 1.0 - share * blocked
+            if passing > 0:
+                if dep.up:
+                    tshare = self._timeout_share(e)
+                    fail = min(1.0, dep.err5 + tshare)
+                    ok5 *= 1.0 - share * passing * fail
+                    ok4 *= 1.0 - share * passing * dep.err4
+                    cap = float(b.policy.timeout_ms)
+                    p50 += share * passing * min(dep.p50 + e.extra_ms, cap)
+                    p99 += share * passing * min(dep.p99 + e.extra_ms * 3, cap)
+                else:
+                    ok5 *= 1.0 - share * passing
+                    p50 += share * passing * 2.0
+            if blocked > 0:
+                p50 += share * blocked * 1.0
+        if u > 1.0:
+            p50 = max(p50, 1000.0 * min(u - 1.0, 4.0))
+            p99 = max(p99, p50 * 3)
+        s.p50 = p50
+        s.p99 = max(p99, p50 * 1.5)
+        s.p999 = s.p99 * 2.0
+        s.err5 = 1.0 - ok5
+        s.err4 = 1.0 - ok4
+        s.own_err5 = min(1.0, own5)
+        s.healthy = s.err5 < 0.5
+
+    # ------------------------------------------------------------------ signals
+    def service_signals(self, s: Service) -> dict[str, float]:
+        err = s.error_pct
+        open_breakers = sum(1 for e in s.deps if e.breaker.state != CLOSED)
+        return {
+            "rps": s.in_rps,
+            "p50_ms": s.p50,
+            "p99_ms": s.p99,
+            "p99_9_ms": s.p999,
+            "error_pct": err,
+            "error_5xx_pct": 100.0 * s.err5,
+            "error_4xx_pct": 100.0 * s.err4,
+            "errors_per_min": s.served_rps * (s.err5 + s.err4) * 60.0,
+            "cpu_pct": s.cpu_pct,
+            "memory_pct": s.memory_pct,
+            "replicas": float(s.replicas),
+            "healthy": 1.0 if s.healthy else 0.0,
+            "open_breakers": float(open_breakers),
+            "throttled_rps": s.throttled_rps,
+        }
+
+    def queue_signals(self, q: Queue) -> dict[str, float]:
+        cap = q.concurrency * q.per_worker
+        return {
+            "depth": q.depth,
+            "lag_p99_s": q.oldest_age_s,
+            "lag_p50_s": q.oldest_age_s / 2.0,
+            "ingest_per_s": q.ingest,
+            "processing_per_s": q.processed,
+            "net_drain_per_s": q.net_drain,
+            "concurrency": float(q.concurrency),
+            "concurrency_used_pct": 100.0 * min(1.0, q.attempted / cap) if cap > 0 else 0.0,
+        }
+
+    def circuit_signals(self, b: CircuitBreaker) -> dict[str, float]:
+        dep = self.services[b.dependency]
+        e = next(x for x in self.services[b.caller].deps if x.breaker is b)
+        fail = (min(1.0, dep.err5 + self._timeout_share(e)) if dep.up else 1.0) * 100.0
+        return {
+            "state": float(b.state),
+            "error_pct": fail,
+            "p99_ms": dep.p99 + e.extra_ms * 3 if dep.up else float(b.policy.timeout_ms),
+            "healthy": 1.0 if (dep.up and fail < 50.0) else 0.0,
+        }
+
+    def region_signals(self, r: Region) -> dict[str, float]:
+        return {
+            "consecutive_failed_checks": float(r.consecutive_failed),
+            "consecutive_passed_checks": float(r.consecutive_passed),
+            "healthy": 1.0 if r.last_check_ok else 0.0,
+            "standby_traffic_pct": self.dns.weights.get(self.standby, 0.0),
+            "traffic_pct": self.dns.weights.get(r.name, 0.0),
+            "replication_lag_ms": max(x.replication_lag_ms for x in self.regions.values() if x.up) if any(x.up for x in self.regions.values()) else 5000.0,
+            "edge_error_pct": self.edge_error_pct,
+        }
+
+    # ------------------------------------------------------------------ logs
+    def _log(self, now_ms: int, level: str, service: str, message: str, **fields: Any) -> None:
+        self.logs.append({"ts_ms": now_ms, "level": level, "service": service, "message": message, **fields})
+
+    def log(self, now_ms: int, level: str, service: str, message: str, **fields: Any) -> None:
+        """Add a line to the fleet's own log (what `ggen logs tail` shows from a live engine)."""
+        self._log(now_ms, level, service, message, **fields)
+
+    def iter_logs(self) -> Iterable[dict[str, Any]]:
+        return iter(self.logs)

@@ -1,0 +1,1 @@
+"""Mitigation primitives: circuit breakers, scaling, throttling, retries, the safety governor, actuators."""
