@@ -592,10 +592,10 @@ class Ledger:
             row = self._db.execute("SELECT note FROM checkpoints WHERE size = ?", (size,)).fetchone()
         return None if row is None else bytes(row[0])
 
-    def checkpoint_roots(self) -> list[tuple[int, bytes]]:
-        """``(size, root)`` of every stored checkpoint, oldest first."""
+    def checkpoint_notes(self) -> list[tuple[int, bytes]]:
+        """``(size, note bytes)`` of every stored checkpoint, oldest first."""
         with self._lock:
-            return [(r[0], bytes(r[1])) for r in self._db.execute("SELECT size, root FROM checkpoints ORDER BY size")]
+            return [(r[0], bytes(r[1])) for r in self._db.execute("SELECT size, note FROM checkpoints ORDER BY size")]
 
     def _node_locked(self, level: int, index: int) -> bytes:
         if level == 0:

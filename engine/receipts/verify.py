@@ -610,8 +610,13 @@ def _verify_all(
             report.add(FailureKind.INCLUSION_FAILED, _locate_mismatch(ledger, leaves, cp.size))
         for seq in range(cp.size, size):
             report.add(FailureKind.INCLUSION_FAILED, f"not covered by the newest signed checkpoint (size {cp.size})", seq, report.receipt_ids.get(seq))
-        for old_size, root in ledger.checkpoint_roots():
-            if old_size <= size and tree.root(old_size) != root:
+        for old_size, note in ledger.checkpoint_notes():
+            try:
+                old = parse_signed_checkpoint(note)
+                agrees = old.size == old_size and old_size <= size and tree.root(old_size) == old.root
+            except NoteError:
+                agrees = False
+            if not agrees:
                 report.add(FailureKind.CHECKPOINT_HISTORY, f"stored checkpoint of size {old_size} disagrees with receipts 0..{old_size - 1}")
                 break
     if pin is not None:
