@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 from engine import events as ev
 from engine.clock import Clock, VirtualClock, iso_utc
-from engine.detect.rules import Baseline, Sustained, compare
+from engine.detect.rules import OPS, Baseline, Sustained, compare
 from engine.escalation import HandleRoster, LadderRun, Notification, Outbox, Roster, ladder_for
 from engine.events import EventListener, IncidentEvent
 from engine.fleet.faults import FAULT_KINDS, Fault
@@ -122,11 +122,22 @@ class Engine:
         self.crashed: BaseException | None = None
         self._deps_cache: dict[str, set[str]] = {s: self.fleet.dependencies_of(s) for s in self.fleet.services}
         self._sig_cache: dict[tuple[str, str], dict[str, float]] = {}
-        self._baseline_signals: dict[str, set[str]] = {}
-        for rb in self.policy.runbooks.values():
-            for r in rb.detection:
-                self._baseline_signals.setdefault(rb.runbook.entity, set()).add(r.signal)
         self._runbooks_in_order: list[Runbook] = [self.policy.runbooks[t] for t in ENTITY_ORDER]
+        # Baselines are kept for the signals a rule compares with a baseline, and for service P99
+        # (the latency runbook's spike factor).
+        wanted = {("service", "p99_ms")}
+        for rb in self._runbooks_in_order:
+            for r in rb.detection:
+                if r.baseline_below is not None:
+                    wanted.add((rb.runbook.entity, r.signal))
+        self._baseline_getters = [(k, sig, self.fleet.getter(k, sig)) for k, sig in sorted(wanted)]
+        self._compiled = [
+            (rb, rb.runbook.entity, [(idx, self.fleet.getter(rb.runbook.entity, r.signal), OPS[r.op], r.threshold, r.baseline_below, r.sustain_s * 1000) for idx, r in enumerate(rb.detection)])
+            for rb in self._runbooks_in_order
+        ]
+        self._open_entities: set[str] = set()
+        self._matrix = [(rule, *rule.signal.partition(".")[::2]) for rule in self.policy.severity.matrix]
+        self._matrix = [(rule, kind, self.fleet.getter(kind, sig)) for rule, kind, sig in self._matrix if kind in ("service", "region")]
 
     # ================================================================== listeners and ids
     def subscribe(self, listener: EventListener) -> None:
@@ -209,6 +220,7 @@ class Engine:
             self.ticks += 1
             rec = self.fleet.step(now)
             self._sig_cache = {}
+            self._open_entities = {ent for (_, ent) in self.open_by_key}
             self._update_baselines()
             self._pre_incident_scaling()
             self._on_breaker_transitions(rec)
@@ -259,26 +271,42 @@ class Engine:
         raise ValueError(kind)
 
     def _update_baselines(self) -> None:
-        for kind, sigs in self._baseline_signals.items():
+        """Rolling baselines for the signals a rule compares with its baseline, frozen while the
+        value is anomalous or an incident is open on the entity."""
+        open_entities = self._open_entities
+        for kind, sig, get in self._baseline_getters:
             if kind == "region":
                 continue
-            for name in self.entities(kind):
-                s = self.signals(kind, name)
-                for sig in sigs:
-                    b = self._baselines.get((kind, name, sig))
-                    if b is None:
-                        b = self._baselines[(kind, name, sig)] = Baseline(600.0, self.tick_ms / 1000.0)
-                    v = s[sig]
-                    cur = b.value
-                    anomalous = cur is not None and b.samples > 30 and v > max(cur * 2.0, cur + 1.0)
-                    b.update(v, anomalous=anomalous or any(i.open for i in self._open_on(kind, name)))
+            objs = self._entity_objs(kind)
+            for name, obj in objs:
+                key = (kind, name, sig)
+                b = self._baselines.get(key)
+                if b is None:
+                    b = self._baselines[key] = Baseline(600.0, self.tick_ms / 1000.0)
+                v = get(obj)
+                cur = b.value
+                if cur is None:
+                    b.value = v
+                    b.samples = 1
+                    continue
+                anomalous = (b.samples > 30 and v > cur * 2.0 and v > cur + 1.0) or f"{kind}:{name}" in open_entities
+                if not anomalous:
+                    b.value = cur + b.alpha * (v - cur)
+                b.samples += 1
 
     def baseline(self, kind: str, name: str, signal: str) -> float | None:
         b = self._baselines.get((kind, name, signal))
         return None if b is None else b.value
 
-    def _open_on(self, kind: str, name: str) -> list[Incident]:
-        return [self.incidents[i] for (t, ent), i in self.open_by_key.items() if ent == f"{kind}:{name}"]
+    def _entity_objs(self, kind: str) -> list[tuple[str, Any]]:
+        f = self.fleet
+        if kind == "service":
+            return [(n, s) for n, s in f.services.items() if s.kind != "external"]
+        if kind == "queue":
+            return list(f.queues.items())
+        if kind == "circuit":
+            return list(f.breakers.items())
+        return [(n, f.regions[n]) for n in self.entities("region")]
 
     # ================================================================== pre-incident automation
     def _pre_incident_scaling(self) -> None:
@@ -319,43 +347,41 @@ class Engine:
         serving = [r for r, w in f.dns.weights.items() if w > 0]
         return any(f.regions[r].consecutive_failed >= 1 or not f.regions[r].up for r in serving)
 
-    def _rule_holds(self, rb: Runbook, idx: int, kind: str, name: str, sig: dict[str, float]) -> bool:
-        r = rb.detection[idx]
-        if not compare(sig[r.signal], r.op, r.threshold):
-            return False
-        if r.baseline_below is not None:
-            b = self.baseline(kind, name, r.signal)
-            if b is None or b >= r.baseline_below:
-                return False
-        return True
-
     def _detect(self) -> None:
         region_degraded = self._region_degraded()
         now = self.now_ms
         hyst = self.policy.severity.detection.hysteresis_s * 1000
-        for rb in self._runbooks_in_order:
+        trackers = self._trackers
+        baselines = self._baselines
+        for rb, kind, rules in self._compiled:
             t = rb.incident_type
-            kind = rb.runbook.entity
-            names = self.entities(kind)
-            holding: dict[str, list[tuple[int, int]]] = {}  # name -> [(rule idx, since_ms)] sustained
+            holding: dict[str, list[tuple[int, int]]] = {}
             any_hold: set[str] = set()
-            for name in names:
-                sig = self.signals(kind, name)
-                fired = []
-                for idx in range(len(rb.detection)):
-                    key = (t, idx, name)
-                    tr = self._trackers.get(key)
-                    if tr is None:
-                        tr = self._trackers[key] = Sustained(rb.detection[idx].sustain_s * 1000)
-                    h = self._rule_holds(rb, idx, kind, name, sig)
-                    if h:
-                        any_hold.add(name)
-                    if tr.update(h, now):
-                        fired.append((idx, tr.since_ms or now))
-                if fired:
-                    holding[name] = fired
+            for name, obj in self._entity_objs(kind):
+                tk = (t, name)
+                trs = trackers.get(tk)
+                if trs is None:
+                    trs = trackers[tk] = [Sustained(r[5]) for r in rules]
+                fired = None
+                hold_any = False
+                for (idx, get, opf, thr, below, _), tr in zip(rules, trs):
+                    h = opf(get(obj), thr)
+                    if h and below is not None:
+                        b = baselines.get((kind, name, rb.detection[idx].signal))
+                        h = b is not None and b.value is not None and b.value < below
+                    if not h:
+                        tr.since_ms = None
+                        continue
+                    hold_any = True
+                    if tr.since_ms is None:
+                        tr.since_ms = now
+                    if now - tr.since_ms >= tr.window_ms:
+                        if fired is None:
+                            fired = []
+                        fired.append((idx, tr.since_ms))
                 ent_key = (t, f"{kind}:{name}")
-                if name in any_hold:
+                if hold_any:
+                    any_hold.add(name)
                     self._clear_since[ent_key] = None
                 else:
                     since = self._clear_since.get(ent_key)
@@ -363,6 +389,8 @@ class Engine:
                         self._clear_since[ent_key] = now
                     elif ent_key in self._resolved_keys and now - since >= hyst:
                         self._resolved_keys.discard(ent_key)
+                if fired:
+                    holding[name] = fired
             for name, fired in holding.items():
                 self._on_detection(rb, kind, name, fired, any_hold, region_degraded)
 
@@ -610,18 +638,20 @@ class Engine:
 
     def _advisories(self) -> None:
         """Severity-matrix signals no runbook owns (CPU, memory, health checks): shown, not incidents."""
-        for rule in self.policy.severity.matrix:
-            kind, _, sig_name = rule.signal.partition(".")
-            for name in self.entities(kind) if kind in ("service", "region") else []:
+        now = self.now_ms
+        for rule, kind, get in self._matrix:
+            opf = OPS[rule.op]
+            for name, obj in self._entity_objs(kind):
                 key = (rule.name, name)
                 tr = self._advisory.get(key)
                 if tr is None:
                     tr = self._advisory[key] = Sustained(rule.sustain_s * 1000)
-                fired = tr.update(compare(self.signals(kind, name)[sig_name], rule.op, rule.threshold), self.now_ms)
-                if fired and key not in self.advisories:
-                    self.advisories[key] = {"rule": rule.name, "entity": name, "severity": rule.severity, "since_ms": tr.since_ms}
-                    self._notice("advisory", f"{rule.severity} advisory: {rule.name} on {name}", rule=rule.name, entity=name)
-                elif not fired and key in self.advisories:
+                fired = tr.update(opf(get(obj), rule.threshold), now)
+                if fired:
+                    if key not in self.advisories:
+                        self.advisories[key] = {"rule": rule.name, "entity": name, "severity": rule.severity, "since_ms": tr.since_ms}
+                        self._notice("advisory", f"{rule.severity} advisory: {rule.name} on {name}", rule=rule.name, entity=name)
+                elif key in self.advisories:
                     del self.advisories[key]
 
     # ================================================================== breaker transitions

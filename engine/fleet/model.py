@@ -26,6 +26,8 @@ def _share_above(limit_ms: float, p50: float, p99: float) -> float:
     """Share of a log-normal latency distribution (given P50 and P99) above ``limit_ms``."""
     if p50 <= 0:
         return 0.0
+    if limit_ms >= 2.5 * p99 and p99 >= p50:
+        return 0.0  # more than 4.5 sigma out: below one in a hundred thousand
     sigma = math.log(max(p99, p50 * 1.01) / p50) / _Z99
     z = math.log(limit_ms / p50) / sigma
     return 0.5 * math.erfc(z / _SQRT2)
@@ -87,6 +89,7 @@ class Service:
         self.changes: list[Change] = []
         # A change rolling out: (kind, start_ms, end_ms, share of requests still on the old state).
         self.rollouts: list[tuple[str, int, int, float]] = []
+        self.schema_faults: list[Fault] = []  # schema changes that fail requests while their flag is on
         self.up = True
         self.crashed = False  # crash loop: only a restart helps
         self.restart_ready_ms: int | None = None
@@ -125,7 +128,7 @@ class Service:
 class Edge:
     """A call from one service to another, guarded by a circuit breaker."""
 
-    __slots__ = ("caller", "dep", "cpr", "breaker", "calls", "passed", "errors", "extra_ms")
+    __slots__ = ("caller", "dep", "cpr", "breaker", "calls", "passed", "errors", "extra_ms", "tshare")
 
     def __init__(self, caller: Service, dep: Service, cpr: float, breaker: CircuitBreaker) -> None:
         self.caller = caller
@@ -136,6 +139,7 @@ class Edge:
         self.passed = 0.0
         self.errors = 0.0
         self.extra_ms = 0.0  # latency added on this edge only (e.g. one caller's slow query)
+        self.tshare = 0.0  # share of calls timing out, computed once per tick
 
 
 class Queue:
@@ -249,6 +253,8 @@ class Fleet:
         self.health_interval_ms = spec.fleet.health_check_interval_s * 1000
         self.services: dict[str, Service] = {s.name: Service(s) for s in spec.services}
         self.order = self._topological(spec.services)
+        self._order_objs = [self.services[n] for n in self.order]
+        self._reverse_objs = list(reversed(self._order_objs))
         self.breakers: dict[str, CircuitBreaker] = {}
         self.edges: list[Edge] = []
         for s in spec.services:
@@ -369,6 +375,7 @@ class Fleet:
             s.changes.append(Change(now_ms, "config", old, s.config_version, f"{key}: {before} -> {s.config[key]}"))
         elif f.kind == "schema_change":
             s = self.services[f.target]
+            s.schema_faults.append(f)
             flag = p["flag"]
             before = s.feature_flags.get(flag, False)
             s.feature_flags[flag] = True
@@ -532,8 +539,7 @@ class Fleet:
 
         # Requests flow down the graph (callers first).
         total_req = 0.0
-        for name in self.order:
-            s = services[name]
+        for s in self._order_objs:
             offered = s.in_rps
             if s.rate_limit_rps is not None and offered > s.rate_limit_rps:
                 s.throttled_rps = offered - s.rate_limit_rps
@@ -548,8 +554,10 @@ class Fleet:
             total_req += s.in_rps if s.ingress_rps > 0 else 0.0
 
         # Health flows back up (callees first).
-        for name in reversed(self.order):
-            self._service_health(services[name], extra_load.get(name, 0.0), timeouts_ms.get(name, 0.0))
+        health = self._service_health
+        for s in self._reverse_objs:
+            name = s.name
+            health(s, extra_load.get(name, 0.0) if extra_load else 0.0, timeouts_ms.get(name, 0.0) if timeouts_ms else 0.0)
 
         # Breakers observe this tick's calls; timers move them.
         for e in self.edges:
@@ -559,9 +567,12 @@ class Fleet:
             e.errors = e.passed * fail
             outcomes: tuple[bool, ...] = ()
             if b.state == CLOSED and b.policy.count and e.passed > 0:
-                k = min(20, max(1, int(e.passed * dt)))
-                rnd = self.rng.random
-                outcomes = tuple(rnd() < fail for _ in range(k))
+                if fail < 1e-3:
+                    outcomes = (False,)  # a run of errors is out of reach; a success resets the count
+                else:
+                    k = min(20, max(1, int(e.passed * dt)))
+                    rnd = self.rng.random
+                    outcomes = tuple(rnd() < fail for _ in range(k))
             p99_seen = min(dep.p99 + e.extra_ms * 3, float(b.policy.timeout_ms) * 4)
             t = b.observe(now_ms, e.passed * dt, e.errors * dt, p99_seen if dep.up else float(b.policy.timeout_ms), outcomes)
             if t is None:
@@ -637,6 +648,11 @@ class Fleet:
             s.rollouts.append((kind, now_ms, now_ms + duration_s * 1000, bad_share))
 
     def _timeout_share(self, e: Edge) -> float:
+        """The share of calls on ``e`` that time out, as computed in this tick's health pass."""
+        return e.tshare
+
+    @staticmethod
+    def _compute_timeout_share(e: Edge) -> float:
         dep = e.dep
         if not dep.up:
             return 0.0
@@ -644,6 +660,8 @@ class Fleet:
         return _share_above(float(e.breaker.policy.timeout_ms), dep.p50 + extra, dep.p99 + extra * 3)
 
     def _service_health(self, s: Service, extra_load: float, pool_wait_ms: float) -> None:
+        """Latency, errors and CPU of one service from its load, its faults and its dependencies.
+        (The hot path of the simulation: written with locals and without helper calls.)"""
         if not s.up:
             s.util = 0.0
             s.cpu_pct = 0.0
@@ -653,69 +671,111 @@ class Fleet:
             s.p50 = s.p99 = s.p999 = 1.0
             s.healthy = False
             return
-        capacity = max(1e-9, s.replicas * s.capacity_per_replica)
-        u = s.served_rps / capacity + extra_load
+        capacity = s.replicas * s.capacity_per_replica
+        u = s.served_rps / capacity + extra_load if capacity > 0 else 1.0
         s.util = u
-        s.cpu_pct = min(100.0, 5.0 + 95.0 * u)
-        uq = min(u, 0.985)
+        cpu = 5.0 + 95.0 * u
+        s.cpu_pct = cpu if cpu < 100.0 else 100.0
+        uq = u if u < 0.985 else 0.985
         queueing = 0.5 / (1.0 - uq)  # 1.0 at 50 % utilisation
-        queueing = max(1.0, queueing)
-        gc = 1.0
-        if s.memory_pct > 80.0:
-            gc = 1.0 + (s.memory_pct - 80.0) * 0.6
-        j = self._jitter()
+        if queueing < 1.0:
+            queueing = 1.0
+        mem = s.memory_pct
+        gc = 1.0 + (mem - 80.0) * 0.6 if mem > 80.0 else 1.0
+        j = 1.0 + self.rng.uniform(-self.noise, self.noise)
         p50 = s.base_p50 * queueing * j + pool_wait_ms
-        tail = 2.6 + 0.8 * max(0.0, uq - 0.5) + (gc - 1.0) * 0.5
-        p99 = p50 * tail * (gc if gc > 1 else 1.0) + pool_wait_ms * 0.3
+        tail = 2.6 + (0.8 * (uq - 0.5) if uq > 0.5 else 0.0) + (gc - 1.0) * 0.5
+        p99 = p50 * tail * gc + pool_wait_ms * 0.3
         own5 = s.base_err5 * j
-        own5 += s.bad_revisions.get(s.revision, 0.0)
-        own5 += s.bad_configs.get(s.config_version, 0.0)
+        if s.bad_revisions:
+            own5 += s.bad_revisions.get(s.revision, 0.0)
+        if s.bad_configs:
+            own5 += s.bad_configs.get(s.config_version, 0.0)
         if s.rollouts:
             own5 += self._rolling_out(s)
         if u > 1.0:
             own5 += (u - 1.0) / u
         own4 = s.base_err4 * j
-        for flag, on in s.feature_flags.items():
-            if on:
-                for f in self.faults:
-                    if f.kind == "schema_change" and f.target == s.name and f.params.get("flag") == flag and f.active(self.now_ms):
-                        own4 += f.params["error_pct"] / 100.0
-        ok5 = 1.0 - min(1.0, own5)
-        ok4 = 1.0 - min(1.0, own4)
+        if s.schema_faults:
+            for f in s.schema_faults:
+                if s.feature_flags.get(f.params.get("flag"), False) and f.active(self.now_ms):
+                    own4 += f.params["error_pct"] / 100.0
+        ok5 = 1.0 - (own5 if own5 < 1.0 else 1.0)
+        ok4 = 1.0 - (own4 if own4 < 1.0 else 1.0)
+        share_above = _share_above
         for e in s.deps:
             b = e.breaker
             dep = e.dep
-            share = min(1.0, e.cpr)
-            passing = b.passes_traffic
-            blocked = 1.0 - passing
-            if blocked > 0 and b.policy.fallback == "error":
-                ok5 *= 1.0 - share * blocked
-            if passing > 0:
+            extra = e.extra_ms
+            if dep.up:
+                e.tshare = tshare = share_above(float(b.policy.timeout_ms), dep.p50 + extra, dep.p99 + extra * 3)
+            else:
+                e.tshare = tshare = 0.0
+            share = e.cpr if e.cpr < 1.0 else 1.0
+            state = b.state
+            if state == CLOSED:
+                passing = 1.0
+            else:
+                passing = b.passes_traffic
+                blocked = 1.0 - passing
+                if b.policy.fallback == "error":
+                    ok5 *= 1.0 - share * blocked
+                p50 += share * blocked
+            if passing > 0.0:
                 if dep.up:
-                    tshare = self._timeout_share(e)
-                    fail = min(1.0, dep.err5 + tshare)
-                    ok5 *= 1.0 - share * passing * fail
-                    ok4 *= 1.0 - share * passing * dep.err4
+                    fail = dep.err5 + tshare
+                    if fail > 1.0:
+                        fail = 1.0
+                    sp = share * passing
+                    ok5 *= 1.0 - sp * fail
+                    ok4 *= 1.0 - sp * dep.err4
                     cap = float(b.policy.timeout_ms)
-                    p50 += share * passing * min(dep.p50 + e.extra_ms, cap)
-                    p99 += share * passing * min(dep.p99 + e.extra_ms * 3, cap)
+                    d50 = dep.p50 + extra
+                    d99 = dep.p99 + extra * 3
+                    p50 += sp * (d50 if d50 < cap else cap)
+                    p99 += sp * (d99 if d99 < cap else cap)
                 else:
                     ok5 *= 1.0 - share * passing
                     p50 += share * passing * 2.0
-            if blocked > 0:
-                p50 += share * blocked * 1.0
         if u > 1.0:
-            p50 = max(p50, 1000.0 * min(u - 1.0, 4.0))
-            p99 = max(p99, p50 * 3)
+            over = u - 1.0 if u < 5.0 else 4.0
+            if p50 < 1000.0 * over:
+                p50 = 1000.0 * over
+            if p99 < p50 * 3:
+                p99 = p50 * 3
         s.p50 = p50
-        s.p99 = max(p99, p50 * 1.5)
-        s.p999 = s.p99 * 2.0
-        s.err5 = 1.0 - ok5
+        if p99 < p50 * 1.5:
+            p99 = p50 * 1.5
+        s.p99 = p99
+        s.p999 = p99 * 2.0
+        s.err5 = e5 = 1.0 - ok5
         s.err4 = 1.0 - ok4
-        s.own_err5 = min(1.0, own5)
-        s.healthy = s.err5 < 0.5
+        s.own_err5 = own5 if own5 < 1.0 else 1.0
+        s.healthy = e5 < 0.5
 
     # ------------------------------------------------------------------ signals
+    def getter(self, kind: str, signal: str):
+        """A fast accessor for one signal of one entity kind (detection reads thousands per tick)."""
+        fast = {
+            ("service", "p99_ms"): lambda s: s.p99,
+            ("service", "p50_ms"): lambda s: s.p50,
+            ("service", "error_pct"): lambda s: 100.0 * (s.err5 + s.err4),
+            ("service", "errors_per_min"): lambda s: s.served_rps * (s.err5 + s.err4) * 60.0,
+            ("service", "cpu_pct"): lambda s: s.cpu_pct,
+            ("service", "memory_pct"): lambda s: s.memory_pct,
+            ("queue", "depth"): lambda q: q.depth,
+            ("queue", "lag_p99_s"): lambda q: q.oldest_age_s,
+            ("circuit", "state"): lambda b: float(b.state),
+            ("region", "consecutive_failed_checks"): lambda r: float(r.consecutive_failed),
+        }.get((kind, signal))
+        if fast is not None:
+            return fast
+        full = {"service": self.service_signals, "queue": self.queue_signals, "circuit": self.circuit_signals, "region": self.region_signals}[kind]
+        return lambda obj: full(obj)[signal]
+
+    def entity(self, kind: str, name: str):
+        return {"service": self.services, "queue": self.queues, "circuit": self.breakers, "region": self.regions}[kind][name]
+
     def service_signals(self, s: Service) -> dict[str, float]:
         err = s.error_pct
         open_breakers = sum(1 for e in s.deps if e.breaker.state != CLOSED)
