@@ -12,6 +12,7 @@ COMMANDS: dict[str, str] = {
     "drill": "console.cli.drill:drill",
     "incidents": "console.cli.incidents:incidents",
     "keys": "console.cli.keys:keys",
+    "knowledge": "console.cli.knowledge:knowledge",
 }
 
 # Aliases the runbooks use. `ggen incident ...` is the same group as `ggen incidents ...`.

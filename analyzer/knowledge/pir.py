@@ -1,0 +1,449 @@
+"""Turn a finished post-incident review (PIR) into a knowledge-base entry.
+
+A PIR is Markdown with YAML front matter (``incident_id``, ``title``, ``severity``,
+``incident_type``, ``status``, ``detected_at``, ``resolved_at``, ``service``) and ten numbered
+sections (``## 1. Incident Summary`` ... ``## 10. Sign-Off``). The entry keeps what the next
+on-call needs: symptoms and metrics, the root-cause statement and contributing factors, the
+timeline with T+N offsets, what worked and what failed first, action items as the prevention
+checklist, and lessons. A DRAFT is refused unless the caller allows it.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Literal, Sequence
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from engine.policy.loader import PolicyError, validate
+
+from .entry import CAUSES, PREVENTION_HORIZONS, EntryError, IncidentType, Severity, parse_entry, render_entry, split_front_matter, split_sections
+from .settings import SearchSettings, load_settings
+
+PIR_SECTIONS: tuple[str, ...] = (
+    "1. Incident Summary",
+    "2. Timeline of Events",
+    "3. Root Cause Analysis (5 Whys)",
+    "4. What Went Well",
+    "5. What Went Wrong",
+    "6. Action Items",
+    "7. Metrics & Impact",
+    "8. Follow-Up Items",
+    "9. Lessons Learned",
+    "10. Sign-Off",
+)
+
+TYPE_TITLES = {
+    "queue_backlog_overflow": "Queue backlog",
+    "circuit_breaker_opened": "Circuit breaker opened",
+    "latency_spike": "Latency spike",
+    "error_rate_spike": "Error-rate spike",
+    "region_failover": "Region failover",
+}
+
+
+class PirError(PolicyError):
+    """A PIR that cannot be turned into an entry; names the file and the section or field."""
+
+
+class PirRefused(PirError):
+    """The PIR is still a DRAFT (or otherwise not ready) and the caller did not allow it."""
+
+
+class PirMeta(BaseModel):
+    """PIR front matter. Unknown keys are ignored: PIR drafts may carry more than we need."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    incident_id: str
+    title: str = Field(min_length=3)
+    severity: Severity
+    incident_type: IncidentType
+    status: Literal["DRAFT", "FINAL", "APPROVED"]
+    detected_at: datetime
+    resolved_at: datetime
+    service: str = Field(min_length=1)
+
+    @field_validator("detected_at", "resolved_at")
+    @classmethod
+    def _utc(cls, v: datetime) -> datetime:
+        return v if v.tzinfo is not None else v.replace(tzinfo=timezone.utc)
+
+    @field_validator("incident_id")
+    @classmethod
+    def _urn(cls, v: str) -> str:
+        v = v.strip().lower()
+        if not re.fullmatch(r"(urn:uuid:)?[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", v):
+            raise ValueError("must be a UUID, optionally prefixed with urn:uuid:")
+        return v if v.startswith("urn:uuid:") else "urn:uuid:" + v
+
+
+@dataclass(frozen=True)
+class PirDocument:
+    """A parsed PIR: front matter and the text of each numbered section."""
+
+    path: Path
+    meta: PirMeta
+    sections: dict[str, str]
+
+    def section(self, name: str) -> str:
+        return self.sections.get(name, "")
+
+    @property
+    def duration_min(self) -> int:
+        return max(0, round((self.meta.resolved_at - self.meta.detected_at).total_seconds() / 60))
+
+
+def read_pir(path: Path) -> PirDocument:
+    """Read and check a PIR file: front matter fields and all ten section headings."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise PirError(path, None, "file not found") from None
+    except UnicodeDecodeError as exc:
+        raise PirError(path, None, f"not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise PirError(path, None, f"cannot read: {exc.strerror or exc}") from None
+    try:
+        data, body, _ = split_front_matter(path, text)
+    except EntryError as exc:
+        raise PirError(path, exc.field, exc.message) from None
+    try:
+        meta = validate(path, data, PirMeta)
+    except PolicyError as exc:
+        raise PirError(path, exc.field, exc.message) from None
+    if meta.resolved_at < meta.detected_at:
+        raise PirError(path, "resolved_at", "is before detected_at")
+    _, found = split_sections(body)
+    sections: dict[str, str] = {}
+    for title, content, _line in found:
+        key = _canonical_heading(title)
+        if key is not None:
+            sections[key] = content
+    for name in PIR_SECTIONS:
+        if name not in sections:
+            raise PirError(path, f"section {name}", f"missing (expected a heading '## {name}')")
+    return PirDocument(path=path, meta=meta, sections=sections)
+
+
+def _canonical_heading(title: str) -> str | None:
+    t = re.sub(r"\s+", " ", title.strip()).lower()
+    for name in PIR_SECTIONS:
+        if t == name.lower():
+            return name
+    return None
+
+
+# --- extracting facts from the sections ----------------------------------------------------------
+
+_LIST_ITEM = re.compile(r"^\s*(?:[-*]|\d+[.)])\s+(?:\[(?: |x|X)\]\s+)?(?P<text>.+?)\s*$")
+_TIME_LINE = re.compile(
+    r"^\s*(?:[-*]\s+)?(?:\|\s*)?\**(?P<time>\d{1,2}:\d{2}(?::\d{2})?)\s*(?:UTC|Z)?\**\s*(?:\||[-–—:])?\s*(?P<event>.+?)\s*\|?\s*$"
+)
+_COUNT = re.compile(r"(?P<n>\d[\d,]*)\s*(?:/|of|out of)\s*(?P<total>\d[\d,]*)")
+_ACTION_WORDS = re.compile(
+    r"\b(scal|restart|roll(ed)? ?back|rollback|revert|disabl|fail(ed)? ?over|breaker|throttl|rate.?limit|index|flag|pool|drain|reset|promot|dns|raise|increas|patch|deploy)",
+    re.I,
+)
+
+
+def list_items(text: str) -> list[str]:
+    """Bulleted, numbered or checkbox items; table rows contribute their first non-empty cell."""
+    out = []
+    for line in text.splitlines():
+        m = _LIST_ITEM.match(line)
+        if m:
+            out.append(m["text"].strip())
+            continue
+        s = line.strip()
+        if s.startswith("|") and s.endswith("|"):
+            cells = [c.strip() for c in s.strip("|").split("|")]
+            if cells and cells[0] and not re.fullmatch(r":?-{3,}:?", cells[0]) and cells[0].lower() not in ("item", "action", "metric", "role"):
+                out.append(" — ".join(c for c in cells if c))
+    return out
+
+
+def timeline_events(text: str) -> list[tuple[str, str]]:
+    """``HH:MM`` lines (list items or table rows) of the timeline section."""
+    out = []
+    for line in text.splitlines():
+        m = _TIME_LINE.match(line)
+        if m:
+            event = re.sub(r"\s*\|\s*", " — ", m["event"].strip().strip("|").strip())
+            out.append((m["time"], event))
+    return out
+
+
+def root_cause_statement(text: str) -> str | None:
+    """The single root-cause statement of section 3 (its last one if several chains end in one)."""
+    statement = None
+    fallback = None
+    for line in text.splitlines():
+        s = line.strip().lstrip("-*> ").strip()
+        m = re.match(r"^\**root[- ]cause statement\**\s*:?\**\s*(.+)$", s, re.I)
+        if m:
+            statement = m[1].strip().strip("*").strip()
+            continue
+        m = re.match(r"^\**root[- ]cause\**\s*:\**\s*(.+)$", s, re.I)
+        if m:
+            fallback = m[1].strip().strip("*").strip()
+    return statement or fallback
+
+
+def contributing_factors(text: str) -> list[str]:
+    """List items following a 'Contributing factors' heading or label in section 3."""
+    lines = text.splitlines()
+    out: list[str] = []
+    inside = False
+    for line in lines:
+        if re.search(r"contributing factors", line, re.I):
+            inside = True
+            continue
+        if inside:
+            if re.match(r"^\s*#{2,}\s", line) or re.match(r"^\s*\**root[- ]cause", line.strip(), re.I):
+                break
+            m = _LIST_ITEM.match(line)
+            if m:
+                out.append(m["text"])
+            elif line.strip() and out:
+                break
+    return out
+
+
+def customers_affected(doc: PirDocument) -> str | None:
+    """'N / Total (P%)' from the Metrics & Impact table or the summary's impact line."""
+    for name in ("7. Metrics & Impact", "1. Incident Summary"):
+        for line in doc.section(name).splitlines():
+            if re.search(r"(accounts|customers|tenants)\s*affected|impact", line, re.I):
+                m = _COUNT.search(line)
+                if m:
+                    n = int(m["n"].replace(",", ""))
+                    total = int(m["total"].replace(",", ""))
+                    if total > 0 and n <= total:
+                        return f"{n:,} / {total:,} ({100.0 * n / total:.1f}%)"
+    return None
+
+
+def _clock_offset_min(hhmm: str, start: datetime) -> int | None:
+    try:
+        parts = [int(x) for x in hhmm.split(":")]
+    except ValueError:
+        return None
+    t = start.replace(hour=parts[0] % 24, minute=parts[1], second=parts[2] if len(parts) > 2 else 0, microsecond=0)
+    delta = (t - start).total_seconds() / 60
+    if delta < -12 * 60:
+        delta += 24 * 60
+    return round(delta)
+
+
+def infer_causes(text: str, settings: SearchSettings) -> list[str]:
+    """Root causes whose keywords occur in ``text``, most mentioned first (at most three)."""
+    low = text.lower()
+    scored = []
+    for cause, words in settings.cause_keywords.items():
+        n = sum(low.count(w.lower()) for w in words)
+        if n:
+            scored.append((-n, CAUSES.index(cause), cause))
+    scored.sort()
+    return [c for _, _, c in scored[:3]]
+
+
+def _slugify(text: str, max_words: int = 6) -> str:
+    words = re.findall(r"[a-z0-9]+", text.lower())
+    return "-".join(words[:max_words]) or "incident"
+
+
+def pir_to_entry(
+    doc: PirDocument,
+    *,
+    allow_draft: bool = False,
+    causes: Sequence[str] = (),
+    related: Sequence[str] = (),
+    settings: SearchSettings | None = None,
+) -> tuple[str, str]:
+    """(file name, Markdown text) of the entry for ``doc``. Raises PirRefused for a DRAFT
+    unless ``allow_draft``, PirError for anything the entry cannot be built without."""
+    st = settings or load_settings()
+    m = doc.meta
+    if m.status == "DRAFT" and not allow_draft:
+        raise PirRefused(
+            doc.path,
+            "status",
+            "the PIR is still a DRAFT; finish its sign-off (status FINAL or APPROVED) or pass --allow-draft",
+        )
+    rca = doc.section("3. Root Cause Analysis (5 Whys)")
+    statement = root_cause_statement(rca)
+    if not statement:
+        raise PirError(doc.path, "section 3. Root Cause Analysis (5 Whys)", "has no 'ROOT CAUSE:' or 'Root cause statement:' line")
+    customers = customers_affected(doc)
+    if customers is None:
+        raise PirError(
+            doc.path, "section 7. Metrics & Impact", "has no 'Accounts Affected: N / Total' line (nor does the summary's impact line)"
+        )
+    cause_list = [c.strip().lower().replace("-", "_") for c in causes]
+    for c in cause_list:
+        if c not in CAUSES:
+            raise PirError(doc.path, "cause", f"unknown root cause {c!r} (one of: {', '.join(CAUSES)})")
+    if not cause_list:
+        cause_list = infer_causes(statement + "\n" + rca, st)
+    if not cause_list:
+        raise PirError(doc.path, "section 3. Root Cause Analysis (5 Whys)", "names no known root cause; pass --cause")
+
+    detected = m.detected_at
+    events = timeline_events(doc.section("2. Timeline of Events"))
+    if not events:
+        raise PirError(doc.path, "section 2. Timeline of Events", "has no 'HH:MM UTC  event' lines")
+    went_well = list_items(doc.section("4. What Went Well"))
+    went_wrong = list_items(doc.section("5. What Went Wrong"))
+    lessons = list_items(doc.section("9. Lessons Learned")) or [p.strip() for p in doc.section("9. Lessons Learned").split("\n\n") if p.strip()]
+    factors = contributing_factors(rca)
+
+    # Prevention: action items by priority (High -> same week, Medium -> month, Low -> quarter).
+    actions_text = doc.section("6. Action Items")
+    _, prio = split_sections(actions_text, level=3)
+    buckets: dict[str, list[str]] = {h: [] for h in PREVENTION_HORIZONS}
+    for title, content, _ in prio:
+        t = title.lower()
+        horizon = "Short-term" if t.startswith("high") else "Long-term" if t.startswith("low") else "Medium-term"
+        buckets[horizon] += list_items(content)
+    if not any(buckets.values()):
+        buckets["Medium-term"] = list_items(actions_text)
+    buckets["Medium-term"] += [i for i in list_items(doc.section("8. Follow-Up Items")) if i not in buckets["Medium-term"]]
+    for h in PREVENTION_HORIZONS:
+        if not buckets[h]:
+            buckets[h] = ["Nothing planned at this horizon in the PIR; review at the weekly KB review"]
+
+    summary = doc.section("1. Incident Summary")
+    summary_text = "\n".join(
+        line for line in summary.splitlines() if not re.match(r"^\s*[-*]\s+\**(incident id|severity|duration)\b", line, re.I)
+    ).strip()
+    metrics = list_items(doc.section("7. Metrics & Impact"))
+    symptoms = summary_text + "\n\n**What monitoring detected:**\n\n" + "\n".join(f"- {t} UTC: {e}" for t, e in events[:3])
+    if metrics:
+        symptoms += "\n\n**Key metrics:**\n\n" + "\n".join(f"- {x}" for x in metrics)
+
+    steps = []
+    for hhmm, event in events:
+        if _ACTION_WORDS.search(event):
+            off = _clock_offset_min(hhmm, detected)
+            steps.append(f"- T+{off} min ({hhmm} UTC): {event}" if off is not None and off >= 0 else f"- {hhmm} UTC: {event}")
+    resolution = []
+    resolution.append(f"Resolved {doc.duration_min} min after detection ({m.resolved_at.strftime('%H:%M')} UTC).")
+    if steps:
+        resolution.append("\n**Steps:**\n\n" + "\n".join(steps))
+    if went_well:
+        resolution.append("\n**What worked:**\n\n" + "\n".join(f"- {w}" for w in went_well))
+    if went_wrong:
+        resolution.append("\n**What failed at first:**\n\n" + "\n".join(f"- {w}" for w in went_wrong))
+    solution = next((w for w in went_well if _ACTION_WORDS.search(w)), None) or next(
+        (e for _, e in events if _ACTION_WORDS.search(e)), None
+    ) or (went_well[0] if went_well else "See the linked PIR for the resolution steps.")
+
+    text_all = "\n".join(doc.sections.values())
+    regions = sorted(set(re.findall(r"\bus-(?:central|west|east)\d\b", text_all)))
+    accounts = sorted(set(re.findall(r"\bacct-\d+\b", text_all)))
+    escalated = re.search(r"\bescalat|\bpaged\b|tech lead", "\n".join(e for _, e in events), re.I) is not None
+
+    type_title = TYPE_TITLES[m.incident_type]
+    if " - " in m.title:
+        title = m.title
+    else:
+        short = statement.rstrip(".")
+        if len(short) > 110:
+            short = short[:107].rsplit(" ", 1)[0] + "..."
+        title = f"{type_title} - {short[0].upper() + short[1:]}"
+    day = detected.date()
+    slug = _slugify(f"{type_title} {cause_list[0].replace('_', ' ')}")
+    meta: dict[str, Any] = {
+        "title": title[:160],
+        "incident_id": m.incident_id,
+        "date": day,
+        "severity": m.severity,
+        "duration_min": doc.duration_min,
+        "mttr_min": doc.duration_min,
+        "customers_affected": customers,
+        "root_cause": statement[:400] if len(statement) >= 10 else statement + " (see PIR)",
+        "solution": solution[:400] if len(solution) >= 10 else solution + " (see PIR)",
+        "incident_types": [m.incident_type],
+        "causes": cause_list,
+        "services": [m.service],
+        "regions": regions,
+        "accounts": accounts,
+        "tags": ["from-pir", m.service],
+        "outcome": "escalated" if escalated else "resolved",
+        "kb_assisted": False,
+        "mitigations": [],
+        "related_incidents": list(related),
+        "links": {"pir": str(doc.path), "runbook": f"runbooks/incidents/{m.incident_type}.toml"},
+    }
+    sections = {
+        "Symptoms": symptoms,
+        "Root Cause": f"**Primary cause:** {statement}\n\n{_strip_statement_lines(rca)}",
+        "Contributing Factors": "\n".join(f"- {f}" for f in factors) or "- None recorded in the PIR.",
+        "Timeline": "| Time | Event | Action |\n|---|---|---|\n"
+        + "\n".join(f"| {t} | {_cell(e)} | {'yes' if _ACTION_WORDS.search(e) else ''} |" for t, e in events),
+        "Resolution": "\n".join(resolution),
+        "Prevention": "\n\n".join(
+            f"### {h}\n\n" + "\n".join(f"- [ ] {_one_line(i)}" for i in buckets[h]) for h in PREVENTION_HORIZONS
+        ),
+        "Lessons Learned": "\n".join(f"- {_one_line(x)}" for x in lessons) or "- None recorded in the PIR.",
+    }
+    name = f"incident-{slug}-{day.isoformat()}.md"
+    return name, render_entry(meta, sections)
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "/").replace("\n", " ")
+
+
+def _one_line(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def _strip_statement_lines(rca: str) -> str:
+    # Keep the 5-whys chains; headings inside become bold lines so they cannot clash with the entry's sections.
+    return re.sub(r"^#{2,6}\s+(.+)$", r"**\1**", rca, flags=re.M).strip()
+
+
+def add_from_pir(
+    pir_path: Path,
+    dest_dir: Path,
+    *,
+    allow_draft: bool = False,
+    causes: Sequence[str] = (),
+    related: Sequence[str] = (),
+    force: bool = False,
+    settings: SearchSettings | None = None,
+) -> Path:
+    """Convert ``pir_path`` and write the entry into ``dest_dir``; returns the new file's path.
+
+    The entry is validated before it is written (written to a temporary name, then renamed), so
+    a failed conversion leaves nothing behind. An existing entry is never overwritten without
+    ``force``; a different incident with the same name gets a numbered slug instead.
+    """
+    doc = read_pir(pir_path)
+    name, text = pir_to_entry(doc, allow_draft=allow_draft, causes=causes, related=related, settings=settings)
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    target = dest_dir / name
+    n = 2
+    while target.exists() and not force:
+        try:
+            existing = parse_entry(target, target.read_text(encoding="utf-8"))
+            same = existing.meta.incident_id == doc.meta.incident_id
+        except (EntryError, OSError, UnicodeDecodeError):
+            same = False
+        if same:
+            raise PirRefused(target, None, f"an entry for {doc.meta.incident_id} already exists; pass --force to replace it")
+        stem, day = name[: -len("-YYYY-MM-DD.md")], name[-len("YYYY-MM-DD.md") :]
+        target = dest_dir / f"{stem}-{n}-{day}"
+        n += 1
+    try:
+        parse_entry(target, text)
+    except EntryError as exc:
+        raise PirError(pir_path, exc.field, f"the entry built from this PIR is invalid: {exc.message}") from None
+    tmp = target.with_name("." + target.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(target)
+    return target
