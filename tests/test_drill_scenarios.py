@@ -1,0 +1,90 @@
+"""Every scenario on seed 1, and the `ggen drill` command's contract."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from engine.drill.runner import run_scenario
+from engine.drill.scenario import load_scenarios
+
+SCENARIOS = load_scenarios()
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_scenario_passes_on_seed_1(name):
+    result, engine = run_scenario(SCENARIOS[name], seed=1)
+    assert result.passed, result.reasons
+    exp = SCENARIOS[name].expect
+    if exp.outcome == "auto_resolved":
+        assert all(i.auto_resolved and i.met_target for i in result.incidents)
+    elif exp.outcome == "escalated":
+        assert any(i.escalated for i in result.incidents)
+        assert any(n.kind == "page" for n in engine.outbox.items)
+    else:
+        assert result.incidents == []
+
+
+def test_compound_scenario_shows_both_incidents_and_their_order():
+    result, _ = run_scenario(SCENARIOS["compound-dependency-backlog"], seed=1)
+    types = [i.type for i in result.incidents]
+    assert types == ["circuit_breaker_opened", "queue_backlog_overflow"]
+
+
+def test_drill_is_deterministic_for_a_seed():
+    a, _ = run_scenario(SCENARIOS["errors-bad-config"], seed=7)
+    b, _ = run_scenario(SCENARIOS["errors-bad-config"], seed=7)
+    assert a.to_dict() | {"wall_s": 0} == b.to_dict() | {"wall_s": 0}
+
+
+def ggen(*args):
+    return subprocess.run([sys.executable, "-m", "console.cli.main", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_cli_drill_json_reports_each_figure():
+    p = ggen("drill", "--scenario", "latency-slow-queries", "--json")
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout)
+    inc = out["results"][0]["incidents"][0]
+    assert inc["type"] == "latency_spike" and inc["max_severity"] == "Sev2"
+    for key in ("detect_after_fault_s", "time_to_detect_s", "time_to_mitigation_s", "mttr_s", "mttr_target_s", "auto_resolved"):
+        assert key in inc
+    assert out["summary"]["auto_resolution_rate_pct"] == 100.0
+
+
+def test_cli_drill_exits_nonzero_when_a_scenario_fails(tmp_path):
+    bad = tmp_path / "wrong-severity.toml"
+    src = (SCENARIOS["errors-bad-deploy"].model_dump())
+    text = open(__import__("runbooks").RUNBOOKS_DIR / "scenarios" / "errors-bad-deploy.toml").read()
+    bad.write_text(text.replace('name = "errors-bad-deploy"', 'name = "wrong-severity"').replace('severity = "Sev2"', 'severity = "Sev1"'))
+    from console.cli.main import cli
+    from click.testing import CliRunner
+
+    from engine.drill import scenario as scmod
+
+    orig = scmod.scenarios_dir
+    scmod.scenarios_dir = lambda: tmp_path
+    try:
+        r = CliRunner().invoke(cli, ["drill", "--scenario", "wrong-severity"])
+    finally:
+        scmod.scenarios_dir = orig
+    assert src["scenario"]["name"] == "errors-bad-deploy"
+    assert r.exit_code == 1
+    assert "classified Sev2, expected Sev1" in r.output
+
+
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["drill", "--scenario", "no-such-thing"], "unknown scenario 'no-such-thing'"),
+        (["drill"], "choose --scenario NAME or --all"),
+        (["drill", "--all", "--seeds", "9-3"], "--seeds: not a range"),
+        (["drill", "--seed", "-4", "--all"], "-4"),
+        (["drill", "--bogus"], "No such option"),
+    ],
+)
+def test_cli_drill_bad_arguments_are_one_line_errors(args, needle):
+    p = ggen(*args)
+    assert p.returncode == 2
+    assert needle in p.stderr
+    assert "Traceback" not in p.stderr
