@@ -11,6 +11,7 @@ import click
 COMMANDS: dict[str, str] = {
     "drill": "console.cli.drill:drill",
     "incidents": "console.cli.incidents:incidents",
+    "ingest": "console.cli.ingest:ingest",
     "keys": "console.cli.keys:keys",
     "knowledge": "console.cli.knowledge:knowledge",
 }

@@ -1,0 +1,902 @@
+"""Ingest orchestration: one transaction per file, parsing inside DuckDB, Python only for
+detection, the rare slow paths (sanitizing bad bytes, OTLP, CSV, JSON arrays) and bookkeeping."""
+from __future__ import annotations
+
+import csv
+import gzip
+import hashlib
+import io
+import os
+import queue
+import tempfile
+import threading
+import time
+import zlib
+import zoneinfo
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, BinaryIO, Callable, Iterator
+
+import duckdb
+import orjson
+
+from analyzer.ingest import sql as q
+from analyzer.ingest.detect import FORMAT_CHOICES, SNIFF_BYTES, Detection, detect
+from analyzer.ingest.formats import FormatCatalog, load_catalog
+from analyzer.ingest.schema import configure, create_schema
+from analyzer.ingest.sources import (
+    STDIN_NAME,
+    Chunk,
+    HashingReader,
+    IngestError,
+    Source,
+    expand,
+    iter_chunks,
+    iter_lines,
+    sanitize_chunk,
+)
+
+DEFAULT_MEMORY_LIMIT = "256MB"
+CHUNK_BYTES = 32 << 20
+BATCH_ROWS = 50_000
+
+
+@dataclass
+class FileSummary:
+    """What happened to one input. ``unit`` is what ``lines_read`` counts: lines, or records
+    for CSV, JSON arrays and OTLP. The identity ``lines_read = rows_ingested +
+    continuation_lines + rejects`` holds for every ingested file."""
+
+    source: str
+    format: str = ""
+    kind: str = "events"
+    status: str = "ingested"  # ingested | appended | replaced | unchanged | duplicate
+    unit: str = "lines"
+    lines_read: int = 0
+    events: int = 0
+    spans: int = 0
+    metrics: int = 0
+    continuation_lines: int = 0
+    rejects: int = 0
+    bytes: int = 0
+    seconds: float = 0.0
+    note: str = ""
+    slow_path: str = ""
+
+    @property
+    def rows_ingested(self) -> int:
+        return self.events + self.spans + self.metrics
+
+    @property
+    def balanced(self) -> bool:
+        """The accounting identity for this file."""
+        return self.lines_read == self.rows_ingested + self.continuation_lines + self.rejects
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["rows_ingested"] = self.rows_ingested
+        d["balanced"] = self.balanced
+        return d
+
+
+@dataclass
+class IngestSummary:
+    """The outcome of one ``ingest_paths`` call."""
+
+    db_path: str
+    files: list[FileSummary] = field(default_factory=list)
+    seconds: float = 0.0
+    parquet_dir: str | None = None
+
+    def total(self, name: str) -> int:
+        return sum(getattr(f, name) for f in self.files)
+
+    @property
+    def lines_read(self) -> int:
+        return self.total("lines_read")
+
+    @property
+    def rows_ingested(self) -> int:
+        return self.total("rows_ingested")
+
+    @property
+    def continuation_lines(self) -> int:
+        return self.total("continuation_lines")
+
+    @property
+    def rejects(self) -> int:
+        return self.total("rejects")
+
+    @property
+    def bytes(self) -> int:
+        return self.total("bytes")
+
+    @property
+    def balanced(self) -> bool:
+        return self.lines_read == self.rows_ingested + self.continuation_lines + self.rejects
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "db_path": self.db_path,
+            "parquet_dir": self.parquet_dir,
+            "seconds": round(self.seconds, 3),
+            "lines_read": self.lines_read,
+            "rows_ingested": self.rows_ingested,
+            "events": self.total("events"),
+            "spans": self.total("spans"),
+            "metrics": self.total("metrics"),
+            "continuation_lines": self.continuation_lines,
+            "rejects": self.rejects,
+            "bytes": self.bytes,
+            "balanced": self.balanced,
+            "files": [f.to_dict() for f in self.files],
+        }
+
+
+@dataclass(frozen=True)
+class ProgressUpdate:
+    """Sent to the ``progress`` callback about four times a second while a file is read."""
+
+    source: str
+    file_index: int
+    file_count: int
+    bytes_done: int
+    bytes_total: int
+    all_bytes_done: int
+    all_bytes_total: int
+
+
+ProgressCallback = Callable[[ProgressUpdate], None]
+
+
+def validate_tz(tz: str | None) -> str:
+    """The time-zone name to read offset-less timestamps in (UTC when None); IngestError if unknown."""
+    if tz is None or tz.upper() in ("UTC", "Z"):
+        return "UTC"
+    try:
+        zoneinfo.ZoneInfo(tz)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise IngestError(f"--tz {tz!r}: unknown time zone (use an IANA name such as Europe/Berlin)") from None
+    return tz
+
+
+def validate_format(fmt: str, catalog: FormatCatalog) -> str:
+    """The format choice, with ``text:NAME`` reduced to NAME; IngestError if unknown."""
+    name = fmt[5:] if fmt.startswith("text:") else fmt
+    if name in FORMAT_CHOICES or name in catalog.text_names:
+        return name
+    choices = ", ".join([*FORMAT_CHOICES, *catalog.text_names])
+    raise IngestError(f"--format {fmt!r}: unknown format (choose from {choices})")
+
+
+def ingest_paths(
+    paths: list[str | Path],
+    db_path: Path | str,
+    fmt: str = "auto",
+    tz: str | None = None,
+    service: str | None = None,
+    quiet: bool = True,
+    parquet_out: Path | str | None = None,
+    progress: ProgressCallback | None = None,
+    *,
+    stdin: BinaryIO | None = None,
+    memory_limit: str = DEFAULT_MEMORY_LIMIT,
+    catalog: FormatCatalog | None = None,
+) -> IngestSummary:
+    """Load files, globs, directories, .gz files and ``-`` (stdin) into the DuckDB at ``db_path``.
+
+    Each file is detected (or read as ``fmt``) and loaded in its own transaction; a file already
+    ingested with the same size and mtime, or with the same content under another name, is
+    skipped, a grown file gets only its new lines, a rewritten file replaces its old rows.
+    Raises :class:`IngestError` for a bad request (missing path, unknown format or zone); bad
+    lines never raise, they become ``rejects``. ``quiet`` suppresses progress callbacks.
+    """
+    started = time.perf_counter()
+    catalog = catalog or load_catalog()
+    fmt = validate_format(fmt, catalog)
+    zone = validate_tz(tz)
+    db_path = Path(db_path)
+    sources = expand(list(paths), stdin=stdin)
+    summary = IngestSummary(str(db_path))
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(db_path))
+    try:
+        configure(con, memory_limit=memory_limit)
+        create_schema(con)
+        con.execute(f"SET TimeZone = {q.lit(zone)}")
+        total_bytes = sum(s.size for s in sources)
+        done_bytes = 0
+        for i, src in enumerate(sources):
+            report = None
+            if progress is not None and not quiet:
+                def report(n: int, src: Source = src, i: int = i, before: int = done_bytes) -> None:
+                    n = min(n, src.size)
+                    progress(ProgressUpdate(src.name, i, len(sources), n, src.size, before + n, total_bytes))
+            try:
+                fs = _ingest_one(con, src, catalog, fmt, service, report)
+            finally:
+                if src.temp:
+                    src.path.unlink(missing_ok=True)
+            done_bytes += src.size
+            summary.files.append(fs)
+            if report is not None:
+                report(src.size)
+        con.execute("SET TimeZone = 'UTC'")
+        if parquet_out is not None:
+            from analyzer.ingest.parquet import export_parquet
+
+            export_parquet(con, Path(parquet_out))
+            summary.parquet_dir = str(parquet_out)
+    finally:
+        con.close()
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+# --------------------------------------------------------------------------------------------
+# One file
+
+
+def _previous(con: duckdb.DuckDBPyConnection, name: str) -> dict[str, Any] | None:
+    if name == STDIN_NAME:
+        return None
+    row = con.execute(
+        "SELECT size, epoch_us(mtime), sha256, lines_read, format, kind, rows_ingested, continuation_lines, rejects "
+        "FROM ingested_files WHERE path = ? ORDER BY ingested_at DESC LIMIT 1",
+        [name],
+    ).fetchone()
+    if row is None:
+        return None
+    keys = ("size", "mtime_us", "sha256", "lines_read", "format", "kind", "rows_ingested", "continuation_lines", "rejects")
+    return dict(zip(keys, row))
+
+
+def _hash_prefix(raw: BinaryIO, nbytes: int) -> "hashlib._Hash":
+    h = hashlib.sha256()
+    left = nbytes
+    while left > 0:
+        block = raw.read(min(1 << 20, left))
+        if not block:
+            break
+        h.update(block)
+        left -= len(block)
+    return h
+
+
+class _Run:
+    """Per-file state shared by the format loaders."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, src: Source, fs: FileSummary, catalog: FormatCatalog,
+                 service: str | None, progress: Callable[[int], None] | None) -> None:
+        self.con, self.src, self.fs, self.catalog, self.service = con, src, fs, catalog, service
+        self.progress = progress
+        self.reader: HashingReader | None = None
+
+
+def _ingest_one(
+    con: duckdb.DuckDBPyConnection,
+    src: Source,
+    catalog: FormatCatalog,
+    forced: str,
+    service: str | None,
+    progress: Callable[[int], None] | None,
+) -> FileSummary:
+    t0 = time.perf_counter()
+    fs = FileSummary(src.name, bytes=src.size)
+    prev = _previous(con, src.name)
+    if prev and prev["size"] == src.size and prev["mtime_us"] == src.mtime_ns // 1000:
+        fs.status, fs.format, fs.kind, fs.bytes = "unchanged", prev["format"], prev["kind"], 0
+        fs.note = "already ingested (same size and modification time)"
+        return fs
+
+    raw = src.open_raw()
+    try:
+        hasher = hashlib.sha256()
+        first_line = 1
+        replace = prev is not None
+        det: Detection | None = None
+        if prev and not src.gz and src.size > prev["size"] and prev["format"] in LINE_FORMATS_AND_TEXT(catalog):
+            h = _hash_prefix(raw, prev["size"])
+            if h.hexdigest() == prev["sha256"]:
+                hasher, first_line, replace = h, int(prev["lines_read"]) + 1, False
+                fs.status = "appended"
+                det = Detection(prev["format"], prev["kind"], 1.0)
+            else:
+                raw.seek(0)
+        if prev and fs.status != "appended":
+            fs.status = "replaced"
+        if det is None:
+            det = detect(src.head(SNIFF_BYTES), catalog, forced)
+        fs.format, fs.kind = det.format, det.kind
+        if det.format in RECORD_FORMATS:
+            fs.unit = "records"
+        reader = HashingReader(raw, hasher)
+        run = _Run(con, src, fs, catalog, service, progress)
+        run.reader = reader
+        stream: BinaryIO = gzip.GzipFile(fileobj=reader, mode="rb") if src.gz else reader  # type: ignore[assignment]
+
+        con.execute("BEGIN TRANSACTION")
+        try:
+            if replace:
+                _delete_source(con, src.name)
+            if det.format in RECORD_FORMATS:
+                _run_records_format(run, det, stream)
+            else:
+                _run_lines(run, det, stream, first_line)
+            # Read what is left so the hash covers the whole file (a gzip trailer, say).
+            while reader.read(1 << 20):
+                pass
+            sha = reader.hasher.hexdigest()
+            dup = con.execute("SELECT path FROM ingested_files WHERE sha256 = ? AND path <> ? LIMIT 1", [sha, src.name]).fetchone()
+            if dup is None and prev is not None and prev["sha256"] == sha:
+                dup = (src.name,)
+            if dup is not None:
+                con.execute("ROLLBACK")
+                if dup[0] == src.name:
+                    _touch(con, src)
+                    note, status = "same content as already ingested (only the modification time changed)", "unchanged"
+                else:
+                    note, status = f"same content as {dup[0]}, already ingested", "duplicate"
+                out = FileSummary(src.name, det.format, det.kind, status, fs.unit, note=note)
+                out.seconds = time.perf_counter() - t0
+                return out
+            _record_file(con, src, sha, fs, prev)
+            con.execute("COMMIT")
+        except BaseException:
+            try:
+                con.execute("ROLLBACK")
+            except duckdb.Error:
+                pass
+            raise
+    except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as exc:
+        raise IngestError(f"{src.name}: cannot read ({exc})") from None
+    finally:
+        raw.close()
+    fs.seconds = time.perf_counter() - t0
+    return fs
+
+
+RECORD_FORMATS = ("otlp", "csv", "json-array")
+
+
+def LINE_FORMATS_AND_TEXT(catalog: FormatCatalog) -> set[str]:  # noqa: N802 - reads like a constant
+    return {"jsonl", "logfmt", *catalog.text_names}
+
+
+def _delete_source(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    for table in ("events", "spans", "metrics", "rejects"):
+        con.execute(f"DELETE FROM {table} WHERE source_file = ?", [name])
+
+
+def _touch(con: duckdb.DuckDBPyConnection, src: Source) -> None:
+    con.execute("UPDATE ingested_files SET mtime = make_timestamptz(?::BIGINT), size = ? WHERE path = ?", [src.mtime_ns // 1000, src.size, src.name])
+
+
+def _record_file(con: duckdb.DuckDBPyConnection, src: Source, sha: str, fs: FileSummary, prev: dict[str, Any] | None) -> None:
+    base = (0, 0, 0, 0)
+    if fs.status == "appended" and prev:
+        base = (prev["lines_read"], prev["rows_ingested"], prev["continuation_lines"], prev["rejects"])
+    if src.name != STDIN_NAME:
+        con.execute("DELETE FROM ingested_files WHERE path = ?", [src.name])
+    con.execute(
+        "INSERT INTO ingested_files VALUES (?, ?, make_timestamptz(?::BIGINT), ?, ?, ?, ?, ?, ?, ?, now())",
+        [
+            src.name, src.size, src.mtime_ns // 1000, sha, fs.format, fs.kind,
+            base[0] + fs.lines_read, base[1] + fs.rows_ingested, base[2] + fs.continuation_lines, base[3] + fs.rejects,
+        ],
+    )
+
+
+def _insert_rejects(con: duckdb.DuckDBPyConnection, name: str, rows: list[tuple[int, str, bytes, int]]) -> None:
+    if rows:
+        con.executemany(
+            "INSERT INTO rejects VALUES (?, ?, ?, ?, ?)",
+            [(name, line, reason, raw, nbytes) for line, reason, raw, nbytes in rows],
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# Line formats: chunks of whole lines, each parsed by one parallel DuckDB statement
+
+
+@dataclass
+class _Prepared:
+    """A chunk written to a scratch file, ready for DuckDB."""
+
+    chunk: Chunk
+    path: Path
+    keys: set[str] | None
+
+
+def _sample_keys(data: bytes, limit: int = 64) -> set[str]:
+    """Lowercased top-level keys of JSON objects sampled from the start, middle and end of a chunk."""
+    keys: set[str] = set()
+    n = len(data)
+    for start in (0, n // 2, max(0, n - 32768)):
+        piece = data[start : start + 32768]
+        lines = piece.split(b"\n")
+        if start:
+            lines = lines[1:]
+        for line in lines[:limit]:
+            if line[:1] != b"{":
+                continue
+            try:
+                obj = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                continue
+            if isinstance(obj, dict):
+                keys.update(k.lower() for k in obj)
+    return keys
+
+
+def _prepare(chunks: Iterator[Chunk], scratch: list[Path], want_keys: bool) -> Iterator[_Prepared]:
+    """Write chunks to alternating scratch files in a side thread, one ahead of DuckDB."""
+    q_: queue.Queue[Any] = queue.Queue(maxsize=1)
+    done = object()
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for i, chunk in enumerate(chunks):
+                if stop.is_set():
+                    return
+                path = scratch[i % len(scratch)]
+                path.write_bytes(chunk.data)
+                keys = _sample_keys(chunk.data) if want_keys else None
+                q_.put(_Prepared(Chunk(b"", chunk.first_line, chunk.nlines, chunk.rejects, chunk.sanitized), path, keys))
+            q_.put(done)
+        except BaseException as exc:  # handed to the consumer, which raises it
+            q_.put(exc)
+
+    worker = threading.Thread(target=produce, name="ingest-reader", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = q_.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while worker.is_alive():
+            try:
+                q_.get(timeout=0.05)
+            except queue.Empty:
+                pass
+        worker.join()
+
+
+def _run_lines(run: _Run, det: Detection, stream: BinaryIO, first_line: int) -> None:
+    """Load a line-oriented file (JSON Lines, logfmt, a text format, or unknown) chunk by chunk."""
+    con, fs, catalog, name = run.con, run.fs, run.catalog, run.src.name
+    fmt = catalog.text_format(det.format) if det.format in catalog.text_names else None
+    ref = _reference_time(run.src)
+    # Three scratch files: one DuckDB reads, one waits in the queue, one the reader thread writes.
+    scratch = []
+    for _ in range(3):
+        fd, tmp = tempfile.mkstemp(prefix="ggen-chunk-", suffix=".log")
+        os.close(fd)
+        scratch.append(Path(tmp))
+    staged = 0
+    lines = 0
+    sql_cache: dict[Any, str] = {}
+    metrics_kind = det.format == "jsonl" and det.kind == "metrics"
+
+    def statement(source: str, keys: set[str] | None) -> list[str]:
+        if metrics_kind:
+            return list(q.jsonl_metrics_sql(source, name, catalog.fields, run.service))
+        if det.format == "jsonl":
+            return [q.jsonl_events_sql(source, name, catalog.fields, catalog.levels, run.service, keys)]
+        if det.format == "logfmt":
+            return [q.logfmt_events_sql(source, name, catalog.fields, catalog.levels, run.service)]
+        if fmt is not None:
+            return [q.text_events_sql(source, name, fmt, catalog.levels, run.service, ref.year, ref.isoformat())]
+        return [
+            f"""INSERT INTO rejects SELECT {q.lit(name)}, n, 'no known format matches this file',
+                encode(left(coalesce(line, ''), {q.RAW_LIMIT})), strlen(coalesce(line, ''))
+                FROM {source} WHERE line IS NULL OR line <> {q.lit(q.MARKER)}"""
+        ]
+
+    try:
+        chunks = iter_chunks(stream, CHUNK_BYTES, first_line)
+        for prep in _prepare(chunks, scratch, want_keys=det.format == "jsonl" and not metrics_kind):
+            chunk = prep.chunk
+            _insert_rejects(con, name, chunk.rejects)
+            fs.rejects += len(chunk.rejects)
+            lines += chunk.nlines
+            got = _load_raw(con, prep.path, chunk)
+            if got is None:
+                chunk = _resanitize(prep.path, chunk)
+                new_rejects = [r for r in chunk.rejects if r not in prep.chunk.rejects]
+                _insert_rejects(con, name, new_rejects)
+                fs.rejects += len(new_rejects)
+                got = _load_raw(con, prep.path, chunk)
+                if got is None:
+                    raise IngestError(f"{name}: lines {chunk.first_line}..{chunk.first_line + chunk.nlines - 1} could not be read")
+            expected = chunk.nlines - sum(1 for r in chunk.rejects if r[0] >= chunk.first_line)
+            cache_key = frozenset(prep.keys) if prep.keys is not None else None
+            if cache_key not in sql_cache:
+                sql_cache[cache_key] = statement("(SELECT rowid + __FIRST__ AS n, line FROM _raw)", prep.keys)
+            # rowids of a table made inside a transaction start at a large base; lines count from it.
+            base = con.execute("SELECT min(rowid) FROM _raw").fetchone()[0] or 0
+            stmts = [st.replace("__FIRST__", str(chunk.first_line - base)) for st in sql_cache[cache_key]]
+            counts = [_count(con.execute(s)) for s in stmts]
+            if metrics_kind:
+                fs.metrics += counts[0]
+                fs.rejects += counts[1]
+            elif fmt is None and det.format not in ("jsonl", "logfmt"):
+                fs.rejects += counts[0]
+            n_staged = sum(counts)
+            staged += n_staged
+            if n_staged != expected:
+                raise IngestError(f"{name}: internal line count mismatch in lines {chunk.first_line}.. ({n_staged} of {expected})")
+            if run.progress is not None and run.reader is not None:
+                run.progress(run.reader.bytes_read)
+    finally:
+        try:
+            con.execute("DROP TABLE IF EXISTS _raw")
+        except duckdb.Error:
+            pass  # the transaction already failed; the rollback drops it
+        for p in scratch:
+            p.unlink(missing_ok=True)
+    fs.lines_read = lines
+    if (det.format in ("jsonl", "logfmt") and not metrics_kind) or fmt is not None:
+        if det.format == "jsonl":
+            _rescue_timestamps(con, name, catalog, run.service)
+        _finish_lines(con, name, fs, multiline=bool(fmt and fmt.multiline), fmt_name=det.format, staged=staged)
+
+
+def _load_raw(con: duckdb.DuckDBPyConnection, path: Path, chunk: Chunk) -> int | None:
+    """Read a scratch file into the temp table ``_raw`` (parallel, in file order, so that
+    ``rowid`` is the line offset); None when DuckDB refuses a line of it."""
+    try:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _raw AS SELECT line FROM {q.read_lines(str(path))}")
+    except duckdb.Error as exc:
+        if _reader_problem(exc):
+            return None
+        raise
+    got = con.execute("SELECT count(*) FROM _raw").fetchone()[0]
+    if got != chunk.nlines:
+        return None
+    return got
+
+
+def _resanitize(path: Path, chunk: Chunk) -> Chunk:
+    fixed = sanitize_chunk(Chunk(path.read_bytes(), chunk.first_line, chunk.nlines, chunk.rejects))
+    path.write_bytes(fixed.data)
+    return fixed
+
+
+def _reader_problem(exc: duckdb.Error) -> str:
+    """Why DuckDB's line reader gave up on a chunk (the sanitizer copes), or '' for other errors."""
+    text = str(exc)
+    low = text.lower()
+    if "unicode" in low or "utf-8" in low or "line size" in low or "maximum line" in low or "CSV Error" in text or "state machine" in text:
+        return text.splitlines()[0][:200]
+    return ""
+
+
+def _rescue_timestamps(con: duckdb.DuckDBPyConnection, name: str, catalog: FormatCatalog, service: str | None) -> None:
+    """Give JSON lines that had no timestamp under the sampled aliases a pass with every alias."""
+    tag = q.lit(q.TAG_REJECT + "no timestamp")
+    n = con.execute(f"SELECT count(*) FROM events WHERE source_file = ? AND ts IS NULL AND raw_level = {tag}", [name]).fetchone()[0]
+    if not n:
+        return
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE _rescue AS SELECT source_line AS n, message AS line FROM events "
+        f"WHERE source_file = ? AND ts IS NULL AND raw_level = {tag}",
+        [name],
+    )
+    con.execute(f"DELETE FROM events WHERE source_file = ? AND ts IS NULL AND raw_level = {tag}", [name])
+    con.execute(q.jsonl_events_sql("(SELECT n, line FROM _rescue)", name, catalog.fields, catalog.levels, service, None))
+    con.execute("DROP TABLE _rescue")
+
+
+# --------------------------------------------------------------------------------------------
+# Formats
+
+
+def _reference_time(src: Source) -> datetime:
+    """The time against which year-less timestamps are placed: the file's mtime, or now."""
+    if src.mtime_ns:
+        return datetime.fromtimestamp(src.mtime_ns / 1e9, tz=timezone.utc)
+    return datetime.now(timezone.utc)
+
+
+def _count(cur: duckdb.DuckDBPyConnection) -> int:
+    row = cur.fetchone()
+    return int(row[0]) if row and row[0] is not None else 0
+
+
+def _finish_lines(con: duckdb.DuckDBPyConnection, name: str, fs: FileSummary, multiline: bool, fmt_name: str, staged: int) -> None:
+    """Turn the staged rows of ``name`` into continuations and rejects, count, keep time order."""
+    staged_bad = con.execute(
+        "SELECT count(*) FROM events WHERE source_file = ? AND ts IS NULL", [name]
+    ).fetchone()[0]
+    if staged_bad and multiline:
+        _attach_continuations(con, name, fs, fmt_name)
+    if staged_bad:
+        moved = _count(
+            con.execute(
+                f"""INSERT INTO rejects
+                    SELECT source_file, source_line, substr(raw_level, 3), encode(left(message, {q.RAW_LIMIT})), strlen(message)
+                    FROM events WHERE source_file = ? AND ts IS NULL""",
+                [name],
+            )
+        )
+        con.execute("DELETE FROM events WHERE source_file = ? AND ts IS NULL", [name])
+        fs.rejects += moved
+    else:
+        moved = 0
+    fs.events += staged - moved - fs.continuation_lines
+    _keep_time_order(con, name)
+
+
+def _attach_continuations(con: duckdb.DuckDBPyConnection, name: str, fs: FileSummary, fmt_name: str) -> None:
+    """Append continuation lines to the record above; those with no record above become rejects."""
+    cont = q.lit(q.TAG_CONT)
+    start = q.lit(q.TAG_START_REJECT + "%")
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _conts AS
+        SELECT c.source_line, c.message, o.source_line AS owner, o.good
+        FROM (SELECT source_line, message FROM events WHERE source_file = ? AND ts IS NULL AND raw_level = {cont}) c
+        ASOF LEFT JOIN (
+            SELECT source_line, ts IS NOT NULL AS good FROM events
+            WHERE source_file = ? AND (ts IS NOT NULL OR raw_level LIKE {start})
+        ) o ON c.source_line > o.source_line""",
+        [name, name],
+    )
+    con.execute(
+        """UPDATE events SET message = events.message || chr(10) || a.text
+        FROM (SELECT owner, rtrim(string_agg(message, chr(10) ORDER BY source_line), chr(10)) AS text
+              FROM _conts WHERE good GROUP BY owner) a
+        WHERE events.source_file = ? AND events.source_line = a.owner AND events.ts IS NOT NULL AND a.text <> ''""",
+        [name],
+    )
+    fs.continuation_lines = con.execute("SELECT count(*) FROM _conts WHERE good").fetchone()[0]
+    con.execute(
+        f"""UPDATE events SET raw_level = {q.lit(q.TAG_REJECT)} || CASE
+              WHEN c.owner IS NULL THEN CASE WHEN trim(c.message) = '' THEN 'empty line' ELSE 'does not match format {fmt_name} (and no record above to continue)' END
+              ELSE 'continuation of rejected line ' || c.owner END
+        FROM _conts c
+        WHERE events.source_file = ? AND events.source_line = c.source_line AND events.ts IS NULL AND NOT coalesce(c.good, false)""",
+        [name],
+    )
+    con.execute(
+        f"""DELETE FROM events WHERE source_file = ? AND ts IS NULL AND raw_level = {cont}""",
+        [name],
+    )
+    con.execute("DROP TABLE _conts")
+
+
+def _keep_time_order(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    """Re-sort a file's events by time when its lines were far out of order, so that the row
+    groups' min/max statistics stay narrow and time-window queries skip most of the table."""
+    row = con.execute(
+        """SELECT count(*), count(*) FILTER (WHERE mn < prev_mx - INTERVAL 5 MINUTE)
+        FROM (SELECT mn, max(mx) OVER (ORDER BY b ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS prev_mx
+              FROM (SELECT source_line // 2048 AS b, min(ts) AS mn, max(ts) AS mx
+                    FROM events WHERE source_file = ? GROUP BY b))""",
+        [name],
+    ).fetchone()
+    blocks, late = row
+    if not blocks or late <= max(1, blocks // 20):
+        return
+    con.execute("CREATE OR REPLACE TEMP TABLE _resort AS SELECT * FROM events WHERE source_file = ? ORDER BY ts, source_line", [name])
+    con.execute("DELETE FROM events WHERE source_file = ?", [name])
+    con.execute("INSERT INTO events SELECT * FROM _resort")
+    con.execute("DROP TABLE _resort")
+
+
+# --------------------------------------------------------------------------------------------
+# Record formats read by Python (CSV, JSON arrays) and fed through the JSONL SQL
+
+
+def _run_records_format(run: _Run, det: Detection, stream: BinaryIO) -> None:
+    """Formats read by Python record by record: OTLP/JSON, CSV and JSON arrays."""
+    if det.format == "otlp":
+        _run_otlp(run, stream)
+    elif det.format == "csv":
+        _run_records(run, _csv_records(stream), det.kind, csv_name=run.src.name)
+    else:
+        _run_records(run, _array_records(stream), det.kind)
+
+
+def _csv_records(stream: BinaryIO) -> Iterator[tuple[int, str | None, str, int]]:
+    """``(line, json_or_None, raw_or_reason, raw_len)`` per CSV record, keyed by the header."""
+    text = io.TextIOWrapper(stream, encoding="utf-8", errors="surrogateescape", newline="")  # type: ignore[arg-type]
+    reader = csv.reader(text)
+    try:
+        header = next(reader)
+    except StopIteration:
+        return
+    except csv.Error as exc:
+        yield 1, None, f"unreadable CSV header: {exc}", 0
+        return
+    header = [h.strip() for h in header]
+    while True:
+        start = reader.line_num + 1
+        try:
+            rec = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            yield start, None, f"malformed CSV: {exc}", 0
+            continue
+        joined = ",".join(rec)
+        if not rec or (len(rec) == 1 and rec[0].strip() == ""):
+            yield start, None, "empty line", 0
+            continue
+        if len(rec) != len(header):
+            yield start, None, f"{len(rec)} fields, header has {len(header)}\x00{joined}", len(joined.encode("utf-8", "surrogateescape"))
+            continue
+        try:
+            joined.encode("utf-8")
+        except UnicodeEncodeError:
+            yield start, None, "invalid UTF-8", len(joined.encode("utf-8", "surrogateescape"))
+            continue
+        yield start, orjson.dumps(dict(zip(header, rec))).decode(), "", len(joined)
+
+
+def _array_records(stream: BinaryIO) -> Iterator[tuple[int, str | None, str, int]]:
+    """Records of a JSON document: an array of objects, ``{"entries": [...]}`` or one object."""
+    data = stream.read()
+    try:
+        doc = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        yield 1, None, f"invalid JSON document: {exc}", len(data)
+        return
+    if isinstance(doc, dict):
+        items = doc.get("entries") if isinstance(doc.get("entries"), list) else [doc]
+    elif isinstance(doc, list):
+        items = doc
+    else:
+        items = [doc]
+    for i, item in enumerate(items, start=1):
+        body = orjson.dumps(item).decode()
+        if not isinstance(item, dict):
+            yield i, None, f"JSON value is not an object\x00{body}", len(body)
+        else:
+            yield i, body, "", len(body)
+
+
+def _run_records(run: _Run, records: Iterator[tuple[int, str | None, str, int]], kind: str, csv_name: str | None = None) -> None:
+    """Feed ``records`` in batches through the JSONL SQL (events or metrics)."""
+    import pyarrow as pa
+
+    con, fs, catalog, service = run.con, run.fs, run.catalog, run.service
+    name = run.src.name
+    metric_default = None
+    if csv_name is not None:
+        metric_default = Path(csv_name).name.split(".")[0]
+    staged = 0
+    read = 0
+    py_rejects: list[tuple[int, str, bytes, int]] = []
+
+    def flush(ns: list[int], lines: list[str]) -> int:
+        if not ns:
+            return 0
+        con.register("_ingest_rows", pa.table({"n": pa.array(ns, pa.int64()), "line": pa.array(lines, pa.string())}))
+        try:
+            source = "(SELECT n, line FROM _ingest_rows)"
+            if kind == "metrics":
+                ins, rej = q.jsonl_metrics_sql(source, name, catalog.fields, service, metric_default)
+                m = _count(con.execute(ins))
+                r = _count(con.execute(rej))
+                fs.metrics += m
+                fs.rejects += r
+                return m + r
+            return _count(con.execute(q.jsonl_events_sql(source, name, catalog.fields, catalog.levels, service)))
+        finally:
+            con.unregister("_ingest_rows")
+
+    ns: list[int] = []
+    lines: list[str] = []
+    for n, body, raw, nbytes in records:
+        read += 1
+        if body is None:
+            reason, _, text = raw.partition("\x00")
+            py_rejects.append((n, reason, text.encode("utf-8", "surrogateescape")[: q.RAW_LIMIT], nbytes))
+            continue
+        if read % BATCH_ROWS == 0 and run.progress is not None and run.reader is not None:
+            run.progress(run.reader.bytes_read)
+        ns.append(n)
+        lines.append(body)
+        if len(ns) >= BATCH_ROWS:
+            staged += flush(ns, lines)
+            ns, lines = [], []
+    staged += flush(ns, lines)
+    _insert_rejects(con, name, py_rejects)
+    fs.rejects += len(py_rejects)
+    if kind != "metrics":
+        _finish_lines(con, name, fs, multiline=False, fmt_name="records", staged=staged)
+    fs.lines_read = read
+
+
+# --------------------------------------------------------------------------------------------
+# OTLP
+
+
+def _run_otlp(run: _Run, f: BinaryIO) -> None:
+    """Read an OTLP/JSON file (one request per line, or one pretty-printed document)."""
+    from analyzer.ingest import otlp
+
+    con, src, service, fs = run.con, run.src, run.service, run.fs
+    rows = otlp.OtlpRows()
+    head = src.head(SNIFF_BYTES)
+    pretty = head.lstrip().startswith(b"{") and b"\n" in head.strip() and _first_line_incomplete(head)
+    if True:
+        if pretty:
+            stream: Iterator[tuple[int, bytes]] = iter([(1, f.read())])
+        else:
+            stream = ((i, line) for i, (line, _) in enumerate(iter_lines(f), start=1))
+        for n, raw, doc in otlp.documents(stream):
+            if isinstance(doc, Exception):
+                rows.records += 1
+                rows.rejects.append((n, f"invalid JSON: {doc}", raw[:2048], len(raw)))
+            elif not isinstance(doc, dict):
+                rows.records += 1
+                rows.rejects.append((n, "JSON value is not an object", raw[:2048], len(raw)))
+            else:
+                before = rows.records
+                otlp.extract(doc, n, raw, rows, src.name, service)
+                if rows.records == before:
+                    rows.records += 1
+                    rows.rejects.append((n, "no resourceSpans, resourceLogs or resourceMetrics", raw[:2048], len(raw)))
+            if len(rows.spans) + len(rows.events) + len(rows.metrics) >= BATCH_ROWS:
+                _flush_otlp(con, rows, fs)
+    _flush_otlp(con, rows, fs)
+    _insert_rejects(con, src.name, rows.rejects)
+    fs.rejects += len(rows.rejects)
+    fs.lines_read = rows.records
+    fs.kind = "traces" if fs.spans and not fs.events else ("events" if fs.events or not fs.metrics else "metrics")
+
+
+def _first_line_incomplete(head: bytes) -> bool:
+    first = head.lstrip().split(b"\n", 1)[0]
+    try:
+        orjson.loads(first)
+        return False
+    except orjson.JSONDecodeError:
+        return True
+
+
+def _flush_otlp(con: duckdb.DuckDBPyConnection, rows: Any, fs: FileSummary) -> None:
+    import pyarrow as pa
+
+    ts = pa.timestamp("us", tz="UTC")
+    if rows.spans:
+        cols = list(zip(*rows.spans))
+        names = ["trace_id", "span_id", "parent_span_id", "service", "name", "kind", "start_ts", "end_ts", "duration_ms", "status", "status_message", "attrs", "source_file", "source_index"]
+        types = [pa.string()] * 6 + [ts, ts, pa.float64(), pa.string(), pa.string(), pa.string(), pa.string(), pa.int64()]
+        con.register("_otlp_rows", pa.table({n: pa.array(c, t) for n, c, t in zip(names, cols, types)}))
+        con.execute("INSERT INTO spans SELECT * REPLACE (CAST(attrs AS JSON) AS attrs) FROM _otlp_rows")
+        con.unregister("_otlp_rows")
+        fs.spans += len(rows.spans)
+        rows.spans.clear()
+    if rows.events:
+        cols = list(zip(*rows.events))
+        names = ["ts", "level", "raw_level", "service", "host", "message", "trace_id", "span_id", "request_id", "attrs", "source_file", "source_line"]
+        types = [ts] + [pa.string()] * 10 + [pa.int64()]
+        con.register("_otlp_rows", pa.table({n: pa.array(c, t) for n, c, t in zip(names, cols, types)}))
+        con.execute("INSERT INTO events SELECT * REPLACE (CAST(attrs AS JSON) AS attrs) FROM _otlp_rows")
+        con.unregister("_otlp_rows")
+        fs.events += len(rows.events)
+        rows.events.clear()
+    if rows.metrics:
+        cols = list(zip(*rows.metrics))
+        names = ["ts", "service", "metric", "value", "labels", "source_file", "source_line"]
+        types = [ts, pa.string(), pa.string(), pa.float64(), pa.string(), pa.string(), pa.int64()]
+        con.register("_otlp_rows", pa.table({n: pa.array(c, t) for n, c, t in zip(names, cols, types)}))
+        con.execute("INSERT INTO metrics SELECT * REPLACE (CAST(labels AS JSON) AS labels) FROM _otlp_rows")
+        con.unregister("_otlp_rows")
+        fs.metrics += len(rows.metrics)
+        rows.metrics.clear()
+
+
+def env_memory_limit() -> str:
+    """The DuckDB memory limit for ingest: ``GGEN_INGEST_MEMORY`` or the default."""
+    return os.environ.get("GGEN_INGEST_MEMORY", DEFAULT_MEMORY_LIMIT)

@@ -1,0 +1,175 @@
+"""``ggen ingest``: load logs, traces and metric series into the analyzer database."""
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from console.cli.common import EXIT_FAILED, EXIT_NOT_FOUND, data_dir, echo_json, fail, safe_text
+
+FORMAT_HELP = (
+    "auto (default: detect per file), jsonl, logfmt, text (detect among the text formats), otlp, csv, "
+    "or a text format's name such as syslog_rfc3164 (see --list-formats)."
+)
+
+
+def _list_formats() -> None:
+    from analyzer.ingest import load_catalog
+
+    catalog = load_catalog()
+    rows = [
+        ("jsonl", "JSON Lines, any common field names (GCP, ECS, pino, logrus, ...)"),
+        ("logfmt", "key=value pairs"),
+        ("otlp", "OpenTelemetry OTLP/JSON traces, logs and metrics"),
+        ("csv", "CSV with a header (events, or metric series with a value column)"),
+    ]
+    rows += [(f.name, f.title) for f in catalog.text]
+    width = max(len(r[0]) for r in rows)
+    for name, title in rows:
+        click.echo(f"{name:<{width}}  {title}")
+
+
+def _print_summary(summary: Any, quiet: bool) -> None:
+    if not quiet:
+        for f in summary.files:
+            name = safe_text(f.source)
+            if f.status in ("unchanged", "duplicate"):
+                click.echo(f"{name}: skipped, {f.note}")
+                continue
+            extra = []
+            if f.spans:
+                extra.append(f"{f.spans:,} spans")
+            if f.metrics:
+                extra.append(f"{f.metrics:,} metric samples")
+            if f.events:
+                extra.append(f"{f.events:,} events")
+            what = ", ".join(extra) or "no rows"
+            status = "" if f.status == "ingested" else f" ({f.status})"
+            slow = f"; slow path: {f.slow_path}" if f.slow_path else ""
+            click.echo(
+                f"{name}: {f.format}{status}, {f.lines_read:,} {f.unit} -> {what}, "
+                f"{f.continuation_lines:,} continuation, {f.rejects:,} rejected, {f.seconds:.2f}s{slow}"
+            )
+    mb = summary.bytes / 1e6
+    rate = f", {mb / summary.seconds:.1f} MB/s" if summary.seconds > 0 and mb > 0 else ""
+    click.echo(
+        f"lines read {summary.lines_read:,} = ingested {summary.rows_ingested:,} + continuation {summary.continuation_lines:,}"
+        f" + rejected {summary.rejects:,}  ({len(summary.files)} file(s), {summary.seconds:.2f}s{rate}) -> {summary.db_path}"
+    )
+    if summary.rejects and not quiet:
+        click.echo("  rejected lines are in the 'rejects' table (file, line, reason, raw bytes)")
+
+
+class _Bar:
+    """A rich progress bar on stderr that appears only when ingest runs longer than a second."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.started = time.monotonic()
+        self.progress: Any = None
+        self.task: Any = None
+
+    def __call__(self, update: Any) -> None:
+        if not self.enabled:
+            return
+        if self.progress is None:
+            if time.monotonic() - self.started < 1.0:
+                return
+            from rich.console import Console
+            from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+
+            self.progress = Progress(
+                TextColumn("ingest"),
+                BarColumn(),
+                DownloadColumn(),
+                TransferSpeedColumn(),
+                TimeRemainingColumn(),
+                TextColumn("{task.description}"),
+                console=Console(stderr=True),
+                transient=True,
+            )
+            self.progress.start()
+            self.task = self.progress.add_task("", total=max(update.all_bytes_total, 1))
+        label = f"file {update.file_index + 1}/{update.file_count}"
+        self.progress.update(self.task, completed=update.all_bytes_done, description=label)
+
+    def close(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+
+@click.command("ingest")
+@click.argument("paths", nargs=-1)
+@click.option("--db", "db", type=click.Path(dir_okay=False), default=None, help="DuckDB file to load into (default: analyzer.duckdb in the data directory).")
+@click.option("--format", "fmt", default="auto", show_default=True, help=FORMAT_HELP)
+@click.option("--tz", default=None, help="Time zone for timestamps written without an offset (IANA name; default UTC).")
+@click.option("--service", default=None, help="Service name for records that do not name one.")
+@click.option("--parquet-out", type=click.Path(file_okay=False), default=None, help="Also write the tables as Hive-partitioned Parquet (by date and service) under DIR.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar and no per-file lines; only the accounting line.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option("--list-formats", is_flag=True, help="List the formats and exit.")
+def ingest(
+    paths: tuple[str, ...],
+    db: str | None,
+    fmt: str,
+    tz: str | None,
+    service: str | None,
+    parquet_out: str | None,
+    quiet: bool,
+    as_json: bool,
+    list_formats: bool,
+) -> None:
+    """Load log files, traces and metric series into the analyzer database.
+
+    PATHS may be files, globs, directories (read recursively), .gz files, or - for standard
+    input. Formats are detected per file. Re-ingesting an unchanged file adds nothing; a file that
+    grew adds its new lines. Every line is accounted for: ingested, continuation of the record
+    above (stack traces), or rejected into the 'rejects' table with its reason.
+    """
+    if list_formats:
+        _list_formats()
+        return
+    if not paths:
+        raise click.UsageError("give at least one PATH (a file, glob, directory, or - for stdin)")
+    from analyzer.ingest import IngestError, ingest_paths, load_catalog, validate_format, validate_tz
+
+    try:
+        validate_format(fmt, load_catalog())
+    except IngestError as exc:
+        raise click.BadParameter(f"{fmt!r} is not a known format; " + str(exc).split("(", 1)[1].rstrip(")"), param_hint="--format") from None
+    try:
+        validate_tz(tz)
+    except IngestError:
+        raise click.BadParameter(f"{tz!r} is not a known time zone (use an IANA name such as Europe/Berlin)", param_hint="--tz") from None
+
+    db_path = Path(db) if db else data_dir().ensure().analyzer_db_path
+    bar = _Bar(enabled=not quiet and not as_json and sys.stderr.isatty())
+    try:
+        summary = ingest_paths(
+            list(paths),
+            db_path,
+            fmt=fmt,
+            tz=tz,
+            service=service,
+            quiet=quiet,
+            parquet_out=Path(parquet_out) if parquet_out else None,
+            progress=bar,
+        )
+    except IngestError as exc:
+        bar.close()
+        text = str(exc)
+        code = EXIT_NOT_FOUND if ("no such file" in text or "no files match" in text) else EXIT_FAILED
+        fail(safe_text(text), code)
+    except OSError as exc:
+        bar.close()
+        fail(safe_text(f"{exc.filename or db_path}: {exc.strerror or exc}"), EXIT_FAILED)
+    bar.close()
+    if as_json:
+        echo_json(summary.to_dict())
+    else:
+        _print_summary(summary, quiet)
+    if not summary.balanced:
+        fail("accounting check failed: lines read differ from ingested + continuation + rejected", EXIT_FAILED)
