@@ -59,10 +59,61 @@ def check_profile(value: Any, path: str = "$") -> None:
     raise ProfileError(path, f"a {type(value).__name__} has no JSON form in receipts")
 
 
-def canonical_json(value: Any) -> bytes:
-    """Canonical bytes of ``value``, after checking the profile (raises ProfileError)."""
+_SCALARS = frozenset({str, int, bool, type(None)})
+_CONTAINERS = frozenset({dict, list, tuple})
+_STRICT = orjson.OPT_SORT_KEYS | orjson.OPT_STRICT_INTEGER
+
+
+def _plain(value: Any) -> bool:
+    """Fast pre-check: only exact JSON types, ASCII string keys, no floats anywhere.
+
+    Integer range and lone surrogates are left to orjson (``OPT_STRICT_INTEGER`` refuses
+    integers beyond +-(2**53 - 1); surrogates cannot be encoded). Anything unusual returns
+    False and goes through :func:`check_profile`, which names the offending path.
+    """
+    t = type(value)
+    if t in _SCALARS:
+        return True
+    if t not in _CONTAINERS:
+        return False
+    stack = [value]
+    pop, push = stack.pop, stack.append
+    while stack:
+        x = pop()
+        if type(x) is dict:
+            for k, item in x.items():
+                if type(k) is not str or not k.isascii():
+                    return False
+                ti = type(item)
+                if ti in _SCALARS:
+                    continue
+                if ti not in _CONTAINERS:
+                    return False
+                push(item)
+        else:
+            for item in x:
+                ti = type(item)
+                if ti in _SCALARS:
+                    continue
+                if ti not in _CONTAINERS:
+                    return False
+                push(item)
+    return True
+
+
+def canonical_json(value: Any, *, vouched: bool = False, parts: tuple[Any, ...] = ()) -> bytes:
+    """Canonical bytes of ``value``, after checking the profile (raises ProfileError).
+
+    ``vouched=True`` is for a caller that built ``value`` itself from checked scalars: only the
+    foreign ``parts`` (e.g. evidence given by the engine) get the structural pre-check.
+    """
+    if all(_plain(p) for p in parts) if vouched else _plain(value):
+        try:
+            return orjson.dumps(value, option=_STRICT)
+        except (TypeError, orjson.JSONEncodeError):
+            pass  # fall through to the precise check, which says where the problem is
     check_profile(value)
-    return orjson.dumps(value, option=_SORT)
+    return orjson.dumps(value, option=_STRICT)
 
 
 def canonical_json_unchecked(value: Any) -> bytes:

@@ -50,11 +50,11 @@ def encode_envelope(payload_type: str, payload: bytes, keyid: str, sig: bytes) -
 
 
 def _b64(value: object, what: str) -> bytes:
-    if not isinstance(value, str):
+    if type(value) is not str:
         raise EnvelopeError(f"{what} is not a string")
     try:
-        return base64.b64decode(value.encode("ascii"), validate=True)
-    except (binascii.Error, UnicodeEncodeError, ValueError):
+        return binascii.a2b_base64(value, strict_mode=True)
+    except (binascii.Error, ValueError):
         raise EnvelopeError(f"{what} is not valid base64") from None
 
 

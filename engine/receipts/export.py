@@ -23,7 +23,7 @@ from engine.clock import iso_utc
 
 from .dsse import decode_envelope
 from .keys import SignerSource, TrustSet
-from .ledger import KEY_ROTATED, Ledger, StoredReceipt
+from .ledger import Ledger, StoredReceipt
 from .merkle import MerkleLevels, leaf_hash, verify_consistency, verify_inclusion
 from .note import Note, NoteError, parse_note, parse_signed_checkpoint, sign_note
 from .verify import (
@@ -113,7 +113,7 @@ def build_export(
         if tree.root() != cp.root:
             raise ExportError("the ledger does not match its own newest checkpoint; run `ggen incidents verify --all`")
         chosen = select_receipts(ledger, since_ms, cp.size)
-        rotations = [r for r in ledger.receipts_of_kind(KEY_ROTATED) if r.seq < cp.size]
+        rotations = [r for r in ledger.rotation_receipts() if r.seq < cp.size]
         signer = keys.signer(ledger.current_key_id())
         previous_size = ledger.last_export_size()
     prev_note: bytes | None = None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import sqlite3
 import threading
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,8 +48,7 @@ CREATE TABLE IF NOT EXISTS receipts (
     envelope BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS receipts_incident ON receipts (incident_id, seq);
-CREATE INDEX IF NOT EXISTS receipts_kind ON receipts (kind, seq);
-CREATE INDEX IF NOT EXISTS receipts_observed ON receipts (observed_at_ms);
+CREATE INDEX IF NOT EXISTS receipts_rotations ON receipts (seq) WHERE kind = 'key.rotated';
 CREATE TABLE IF NOT EXISTS tree_nodes (
     level INTEGER NOT NULL,
     idx INTEGER NOT NULL,
@@ -68,6 +68,14 @@ CREATE TABLE IF NOT EXISTS exports (
     exported_at_ms INTEGER NOT NULL
 );
 """
+
+
+def _iso(ms: int) -> str:
+    """``engine.clock.iso_utc`` without datetime objects (appends format two times per receipt)."""
+    if ms < 0:
+        return iso_utc(ms)
+    t = time.gmtime(ms // 1000)
+    return f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}T{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}.{ms % 1000:03d}Z"
 
 
 class LedgerError(Exception):
@@ -329,7 +337,9 @@ class Ledger:
                 payload = self._payload(d, origin, seq, prev, key_id, batch_last)
                 if d.kind == KEY_ROTATED:
                     rotate_to = self._check_rotation(payload, key_id, keys)
-                body = canonical_json(payload)
+                body = canonical_json(
+                    payload, vouched=True, parts=(payload["parents"], payload["policy"], payload["evidence"], payload["actions"])
+                )
                 sig = signer.sign(pae(PAYLOAD_TYPE, body))
                 env = encode_envelope(PAYLOAD_TYPE, body, key_id, sig)
                 lh = leaf_hash(env)
@@ -370,6 +380,18 @@ class Ledger:
     ) -> dict[str, Any]:
         if not isinstance(d.kind, str) or not d.kind:
             raise LedgerError("receipt kind must be a non-empty string")
+        for name in ("incident_type", "severity", "service", "region", "source_signal"):
+            v = getattr(d, name)
+            if v is not None and type(v) is not str:
+                raise LedgerError(f"receipt field {name} must be a string or None, not {type(v).__name__}")
+        for name in ("summary", "actor"):
+            if type(getattr(d, name)) is not str:
+                raise LedgerError(f"receipt field {name} must be a string")
+        for name in ("policy", "evidence"):
+            if not isinstance(getattr(d, name), dict):
+                raise LedgerError(f"receipt field {name} must be an object")
+        if not isinstance(d.actions, list) or (d.parents is not None and not isinstance(d.parents, list)):
+            raise LedgerError("receipt fields actions and parents must be lists")
         iid = d.incident_id
         if iid is not None and not is_receipt_id(iid):
             raise LedgerError(f"incident id {iid!r} is not urn:uuid:<uuid>")
@@ -401,8 +423,8 @@ class Ledger:
             "source_signal": d.source_signal,
             "summary": d.summary,
             "parents": parents,
-            "observed_at": iso_utc(int(d.observed_at_ms)),
-            "recorded_at": iso_utc(int(d.recorded_at_ms)),
+            "observed_at": _iso(int(d.observed_at_ms)),
+            "recorded_at": _iso(int(d.recorded_at_ms)),
             "actor": d.actor,
             "policy": d.policy,
             "evidence": d.evidence,
@@ -503,9 +525,10 @@ class Ledger:
             rows = self._db.execute(f"SELECT {_COLS} FROM receipts WHERE incident_id = ? ORDER BY seq", (incident_id,)).fetchall()
         return [StoredReceipt.from_row(r) for r in rows]
 
-    def receipts_of_kind(self, kind: str) -> list[StoredReceipt]:
+    def rotation_receipts(self) -> list[StoredReceipt]:
+        """Every ``key.rotated`` receipt, in order (a partial index keeps this instant)."""
         with self._lock:
-            rows = self._db.execute(f"SELECT {_COLS} FROM receipts WHERE kind = ? ORDER BY seq", (kind,)).fetchall()
+            rows = self._db.execute(f"SELECT {_COLS} FROM receipts WHERE kind = 'key.rotated' ORDER BY seq").fetchall()
         return [StoredReceipt.from_row(r) for r in rows]
 
     def receipts_by_ids(self, receipt_ids: Sequence[str]) -> dict[str, StoredReceipt]:

@@ -45,6 +45,6 @@ def key_windows(ledger: Ledger | None, keys: KeyStore) -> list[TrustedKey]:
     """Every key reachable from the genesis key along verified rotations, with its seq window."""
     trust = keys.anchors()
     if ledger is not None and ledger.meta("origin") is not None:
-        rotations = [(r.seq, r.envelope) for r in ledger.receipts_of_kind(KEY_ROTATED)]
+        rotations = [(r.seq, r.envelope) for r in ledger.rotation_receipts()]
         apply_rotations(trust, ledger.origin, rotations, VerifyReport(scope="keys"))
     return sorted(trust.keys.values(), key=lambda k: k.from_seq)

@@ -166,26 +166,28 @@ class VerifyReport:
 _TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$")
 _HEX64_RE = re.compile(r"^[0-9a-f]{64}$")
 _PAE_PREFIX = b"DSSEv1 %d %s " % (len(PAYLOAD_TYPE.encode()), PAYLOAD_TYPE.encode())
-_STR_OR_NONE = (str, type(None))
-_REQUIRED: dict[str, tuple[type, ...]] = {
-    "schema": (str,),
-    "receipt_id": (str,),
-    "ledger": (str,),
-    "seq": (int,),
+_STR = frozenset({str})
+_STR_OR_NONE = frozenset({str, type(None)})
+_REQUIRED: dict[str, frozenset[type]] = {
+    "schema": _STR,
+    "receipt_id": _STR,
+    "ledger": _STR,
+    "seq": frozenset({int}),
     "prev": _STR_OR_NONE,
     "incident_id": _STR_OR_NONE,
-    "kind": (str,),
+    "kind": _STR,
     "incident_type": _STR_OR_NONE,
     "severity": _STR_OR_NONE,
-    "parents": (list,),
-    "observed_at": (str,),
-    "recorded_at": (str,),
-    "actor": (str,),
-    "policy": (dict,),
-    "evidence": (dict,),
-    "actions": (list,),
-    "key_id": (str,),
+    "parents": frozenset({list}),
+    "observed_at": _STR,
+    "recorded_at": _STR,
+    "actor": _STR,
+    "policy": frozenset({dict}),
+    "evidence": frozenset({dict}),
+    "actions": frozenset({list}),
+    "key_id": _STR,
 }
+_MISSING = object()
 
 
 def time_ms(text: str) -> int:
@@ -201,11 +203,9 @@ def _payload_facts(obj: Any, seq: int, leaf: bytes) -> Facts:
     if not isinstance(obj, dict):
         raise ValueError("payload is not a JSON object")
     for name, types in _REQUIRED.items():
-        if name not in obj:
-            raise ValueError(f"payload lacks field {name!r}")
-        v = obj[name]
-        if not isinstance(v, types) or isinstance(v, bool) and bool not in types:
-            raise ValueError(f"payload field {name!r} has the wrong type")
+        v = obj.get(name, _MISSING)
+        if type(v) not in types:  # parsed JSON holds exact types (and bool is not int here)
+            raise ValueError(f"payload lacks field {name!r}" if v is _MISSING else f"payload field {name!r} has the wrong type")
     if obj["schema"] != SCHEMA:
         raise ValueError(f"payload schema {obj['schema'][:40]!r} is not {SCHEMA}")
     prev = obj["prev"]
@@ -539,7 +539,7 @@ def verify_ledger(
             size = ledger.size()
             cp_raw = ledger.latest_checkpoint()
             trust = anchors.copy()
-            rotations = [(r.seq, r.envelope) for r in ledger.receipts_of_kind(KEY_ROTATED)]
+            rotations = [(r.seq, r.envelope) for r in ledger.rotation_receipts()]
             apply_rotations(trust, origin, rotations, report)
             if size == 0 and cp_raw is None:
                 _pinned_empty(report, pinned, origin, trust)
