@@ -10,10 +10,12 @@ import click
 # command name -> "module:attribute". One line per command group; each group lives in its own module.
 COMMANDS: dict[str, str] = {
     "drill": "console.cli.drill:drill",
+    "sample-logs": "console.cli.sample_logs:sample_logs",
     "incidents": "console.cli.incidents:incidents",
     "ingest": "console.cli.ingest:ingest",
     "keys": "console.cli.keys:keys",
     "knowledge": "console.cli.knowledge:knowledge",
+    "oncall": "console.cli.oncall:oncall",
 }
 
 # Aliases the runbooks use. `ggen incident ...` is the same group as `ggen incidents ...`.
