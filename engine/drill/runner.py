@@ -65,12 +65,25 @@ class DrillResult:
         }
 
 
-def start_engine(sc: Scenario, seed: int, policy: Policy | None = None, **engine_kwargs: Any) -> tuple[Engine, Callable[[], None]]:
-    """An engine with the scenario's warm-up done and a function that plays its faults in time."""
+def start_engine(
+    sc: Scenario, seed: int, policy: Policy | None = None, *, on_tick: Callable[[Engine], None] | None = None, **engine_kwargs: Any
+) -> tuple[Engine, Callable[[], None]]:
+    """An engine with the scenario's warm-up done and a function that plays its faults in time.
+
+    ``on_tick`` (if given) is called after each warm-up tick, so recorders see the baseline too.
+    """
     policy = policy or load_policy()
     clock = VirtualClock()
-    engine = Engine(policy, clock=clock, seed=seed, ids=SeededIds(seed), **engine_kwargs)
-    engine.run_for(sc.scenario.warmup_s * 1000)
+    engine_kwargs.setdefault("ids", SeededIds(seed))
+    engine = Engine(policy, clock=clock, seed=seed, **engine_kwargs)
+    if on_tick is None:
+        engine.run_for(sc.scenario.warmup_s * 1000)
+    else:
+        end = engine.now_ms + sc.scenario.warmup_s * 1000
+        while engine.now_ms < end:
+            clock.sleep_until(engine.now_ms + engine.tick_ms)
+            engine.step()
+            on_tick(engine)
     t0 = engine.now_ms
     pending = sorted(sc.faults, key=lambda f: f.at_s)
     engine.scratch["scenario_t0_ms"] = t0
