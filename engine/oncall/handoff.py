@@ -125,17 +125,19 @@ def ongoing_incidents(ledger: Any, at_ms: int) -> list[dict[str, Any]]:
 
 def recent_changes(ledger: Any, at_ms: int, window_ms: int = RECENT_WINDOW_MS) -> list[Change]:
     """Changes the engine or people applied in the window before ``at_ms`` (mitigation receipts)."""
-    out: list[Change] = []
-    for rec in ledger.receipts_of_kind("mitigation.applied"):
-        if not (at_ms - window_ms <= rec.observed_at_ms <= at_ms):
-            continue
-        try:
-            p = rec.payload()
-        except Exception:
-            continue
-        actor = str(p.get("actor") or "")
-        out.append(Change(str(p.get("summary") or rec.kind), iso_utc(rec.observed_at_ms), f"applied by {actor}" if actor else "applied"))
-    return out
+    found = []
+    for iid in ledger.incident_ids(at_ms - window_ms):
+        for rec in ledger.incident_receipts(iid):
+            if rec.kind != "mitigation.applied" or not (at_ms - window_ms <= rec.observed_at_ms <= at_ms):
+                continue
+            try:
+                p = rec.payload()
+            except Exception:  # a damaged receipt is verify's business; the handoff names what it can
+                p = {}
+            actor = str(p.get("actor") or "")
+            found.append((rec.observed_at_ms, Change(str(p.get("summary") or rec.kind), iso_utc(rec.observed_at_ms), f"applied by {actor}" if actor else "applied")))
+    found.sort(key=lambda x: x[0])
+    return [c for _, c in found]
 
 
 def build_handoff(
