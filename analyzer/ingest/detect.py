@@ -57,8 +57,7 @@ def _json_objects(lines: list[str]) -> list[dict]:
 def _is_metric_record(obj: dict, catalog: FormatCatalog) -> bool:
     f = catalog.fields
     has_metric = any(k in obj for k in f.metric) or ("metric" in obj and isinstance(obj["metric"], dict))
-    value = obj.get("value")
-    has_value = isinstance(value, (int, float)) and not isinstance(value, bool) or isinstance(value, dict)
+    has_value = "value" in obj
     has_message = any(k in obj for k in f.message)
     return has_metric and has_value and not has_message
 
@@ -133,6 +132,8 @@ def detect(head: bytes, catalog: FormatCatalog, forced: str = "auto", whole: byt
         return Detection(d.format, d.kind, d.score, crlf)
 
     if forced in ("auto", "otlp", "jsonl"):
+        if forced in ("auto", "otlp") and stripped.startswith(b"{") and any(f'"{k}"'.encode() in stripped[:512] for k in _OTLP_KEYS):
+            return done(Detection("otlp", "events", 1.0))
         objs = _json_objects(lines)
         if objs and any(_OTLP_KEYS & set(o) for o in objs):
             return done(Detection("otlp", "events", 1.0))
@@ -177,8 +178,16 @@ def detect(head: bytes, catalog: FormatCatalog, forced: str = "auto", whole: byt
 
 
 def _looks_like_csv(lines: list[str], ncols: int) -> bool:
-    body = lines[1:]
-    if not body:
+    """Whether most sampled records (parsed as CSV, so quoted commas and newlines count right)
+    have as many fields as the header."""
+    import csv
+
+    try:
+        records = list(csv.reader(lines[1:]))
+    except csv.Error:
+        return False
+    records = [r for r in records if r]
+    if not records:
         return True
-    same = sum(1 for ln in body if ln.count(",") + 1 >= ncols)
-    return same >= 0.6 * len(body)
+    same = sum(1 for r in records if len(r) == ncols)
+    return same >= 0.5 * len(records)

@@ -302,10 +302,17 @@ def _points(name: Any, kind: str, dp: dict, service: str | None, source_file: st
     labels = _dump(attributes(_get(dp, "attributes", [])))
     ts = to_dt(t)
     if kind == "histogram":
-        rows = [(ts, service, f"{name}.count", float(_get(dp, "count", 0) or 0), labels, source_file, line)]
-        if _get(dp, "sum") is not None:
-            rows.append((ts, service, f"{name}.sum", float(_get(dp, "sum")), labels, source_file, line))
-        return rows
+        # One row per point, like gauges: the value is the mean; count, sum and buckets are labels.
+        count = int(_get(dp, "count", 0) or 0)
+        total = float(_get(dp, "sum", 0) or 0)
+        attrs = attributes(_get(dp, "attributes", []))
+        attrs["histogram"] = {
+            "count": count,
+            "sum": total,
+            "bucket_counts": [int(x) for x in _get(dp, "bucketCounts", []) or []],
+            "explicit_bounds": [float(x) for x in _get(dp, "explicitBounds", []) or []],
+        }
+        return [(ts, service, str(name), total / count if count else 0.0, _dump(attrs), source_file, line)]
     if _get(dp, "asDouble") is not None:
         value = float(_get(dp, "asDouble"))
     elif _get(dp, "asInt") is not None:

@@ -208,11 +208,7 @@ def ingest_paths(
         total_bytes = sum(s.size for s in sources)
         done_bytes = 0
         for i, src in enumerate(sources):
-            report = None
-            if progress is not None and not quiet:
-                def report(n: int, src: Source = src, i: int = i, before: int = done_bytes) -> None:
-                    n = min(n, src.size)
-                    progress(ProgressUpdate(src.name, i, len(sources), n, src.size, before + n, total_bytes))
+            report = _progress_for(progress, src, i, len(sources), done_bytes, total_bytes) if progress is not None and not quiet else None
             try:
                 fs = _ingest_one(con, src, catalog, fmt, service, report)
             finally:
@@ -232,6 +228,16 @@ def ingest_paths(
         con.close()
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _progress_for(progress: ProgressCallback, src: Source, index: int, count: int, before: int, total: int) -> Callable[[int], None]:
+    """A bytes-read callback for one file that reports whole-run progress."""
+
+    def report(n: int) -> None:
+        n = min(n, src.size)
+        progress(ProgressUpdate(src.name, index, count, n, src.size, before + n, total))
+
+    return report
 
 
 # --------------------------------------------------------------------------------------------
@@ -328,12 +334,13 @@ def _ingest_one(
             while reader.read(1 << 20):
                 pass
             sha = reader.hasher.hexdigest()
-            dup = con.execute("SELECT path FROM ingested_files WHERE sha256 = ? AND path <> ? LIMIT 1", [sha, src.name]).fetchone()
+            other = "" if src.name == STDIN_NAME else src.name  # stdin runs are compared with each other too
+            dup = con.execute("SELECT path FROM ingested_files WHERE sha256 = ? AND path <> ? LIMIT 1", [sha, other]).fetchone()
             if dup is None and prev is not None and prev["sha256"] == sha:
                 dup = (src.name,)
             if dup is not None:
                 con.execute("ROLLBACK")
-                if dup[0] == src.name:
+                if dup[0] == src.name and src.name != STDIN_NAME:
                     _touch(con, src)
                     note, status = "same content as already ingested (only the modification time changed)", "unchanged"
                 else:
