@@ -1150,6 +1150,35 @@ class Engine:
                 return ActionResult(False, "refused by the safety governor: " + (inc.events[-1].data.get("refused_reason", "") if inc.events else ""), outcome={"refused": True})
             return result
 
+    def notice(self, kind: str, text: str, **data: Any) -> None:
+        """Post an engine-level notice from outside the engine (delivery, roster problems)."""
+        with self.lock:
+            self._notice(kind, text, **data)
+
+    def page_next_step(self, incident_id: str, *, after_step: int | None, reason: str, failed_notification_id: str | None = None) -> Notification | None:
+        """A notification could not be delivered: announce it (a ``delivery.failed`` notice) and
+        page the next role of the incident's ladder now, after ladder step ``after_step`` (None:
+        from the first step). Returns the new page, or None when nobody is left to page or the
+        incident is resolved."""
+        with self.lock:
+            inc = self.get_incident(incident_id)
+            self._notice("delivery.failed", reason, incident_id=inc.id, notification_id=failed_notification_id)
+            if inc.state == RESOLVED:
+                return None
+            ladder = self._ladders.get(inc.id)
+            steps = ladder.steps if ladder is not None else list(self.policy.escalation.ladders[inc.severity].steps)
+            failed_role = steps[after_step].role if after_step is not None and 0 <= after_step < len(steps) else None
+            for j in range(0 if after_step is None else after_step + 1, len(steps)):
+                st = steps[j]
+                if st.informational or st.role == failed_role or (st.until == "ack" and inc.acknowledged):
+                    continue
+                if ladder is not None:
+                    ladder.done.add(j)
+                who = self.roster.who(st.role, self.now_ms)
+                text = f"{inc.severity} {inc.title} ({inc.type}) needs you now: {reason}"
+                return self._notify(inc, st.channel, st.role, who, text, kind="page", step=j)
+            return None
+
     def set_kill_switch(self, on: bool, actor: str) -> None:
         with self.lock:
             self.governor.kill_switch = on
