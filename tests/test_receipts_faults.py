@@ -113,7 +113,7 @@ def test_sigkill_mid_append_loses_nothing_committed(tmp_path):
 def test_readers_see_a_consistent_prefix_while_a_writer_appends(tmp_path):
     keys = KeyStore.init(tmp_path / "keys", origin="ggen.ledger/readers")
     Ledger.open(tmp_path / "ledger.sqlite", keys).close()
-    proc = _writer(tmp_path, seed=1, limit=250)
+    proc = _writer(tmp_path, seed=1, limit=600)
     assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
     reader = Ledger(tmp_path / "ledger.sqlite", readonly=True, busy_timeout_ms=0)
     seen: list[bytes] = []
@@ -133,7 +133,7 @@ def test_readers_see_a_consistent_prefix_while_a_writer_appends(tmp_path):
         assert leaves[: len(seen)] == seen  # nothing already seen changes
         grew += len(leaves) > len(seen)
         seen = leaves
-        if alive and cli_runs < 3 and size:
+        if alive and cli_runs < 2 and size:
             res = subprocess.run([sys.executable, "-m", "console.cli.main", "incidents", "list", "--json"], cwd=ROOT, env=env, capture_output=True, text=True)
             assert res.returncode == 0 and "locked" not in res.stderr, res.stderr
             cli_runs += 1
@@ -141,6 +141,6 @@ def test_readers_see_a_consistent_prefix_while_a_writer_appends(tmp_path):
             break
     out, err = proc.communicate()
     assert proc.returncode == 0, err
-    assert grew >= 3 and reads >= 5
+    assert grew >= 3 and reads >= 4 and cli_runs == 2
     assert len(seen) == Ledger(tmp_path / "ledger.sqlite", readonly=True).size() > 500
     assert verify_ledger(Ledger(tmp_path / "ledger.sqlite", readonly=True), keys.anchors()).ok
