@@ -26,6 +26,7 @@ FAULT_KINDS: dict[str, tuple[str, str, str, dict[str, Any]]] = {
     "region_outage": ("region_failover", "region", "The primary region stops answering", {}),
     "flapping_health": ("region_failover", "region", "Health checks fail intermittently", {"pattern": "FFFPFFP"}),
     "traffic_spike": ("latency_spike", "service", "Inbound requests jump on a service", {"factor": 3.0, "ramp_s": 10}),
+    "large_responses": ("latency_spike", "service", "Responses grow (an unpaginated endpoint): transfer time dominates until compression is on", {"factor": 12.0}),
 }
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import random
+import zlib
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Iterable
@@ -44,6 +45,22 @@ class SlowQuery:
     calls_per_min: float
     missing_index: str
     caller: str
+
+
+def slow_query_id(fault: Fault) -> str:
+    """The slow-query log's id of the query a ``slow_queries`` fault slows down (stable per fault)."""
+    return f"q-{zlib.crc32((fault.id + fault.params['table']).encode()) % 100000:05d}"
+
+
+# Where a service's failed requests are logged (method, path); others log POST /v1/<service>.
+REQUEST_PATHS = {
+    "api": ("POST", "/v1/actions"),
+    "app": ("POST", "/internal/checkout"),
+    "upstream": ("POST", "/render"),
+    "governor": ("POST", "/deliver"),
+    "action-handler": ("POST", "/handle"),
+    "database": ("QUERY", "users"),
+}
 
 
 @dataclass
@@ -98,6 +115,12 @@ class Service:
         self.qos_shed = 0.0  # share of low-priority traffic shed by prioritize_requests
         self.rate_limit_rps: float | None = None
         self.compression = False
+        self.compression_algorithm: str | None = None
+        self.config_versions: dict[int, dict[str, Any]] = {1: dict(self.config)}  # version -> the whole config
+        self.optimized_queries: dict[str, float] = {}  # slow query id -> share of its extra time left
+        self.response_factor = 1.0  # this tick: response size relative to usual (large_responses fault)
+        self.log_owed = 0.0  # failed requests (in log lines) not yet sampled into the fleet log
+        self.log_owed_by_status: dict[int, float] = {}
         self.deps: list[Edge] = []
         self.callers: list[Edge] = []
         # per-tick state
@@ -115,6 +138,7 @@ class Service:
         self.own_err5 = 0.0
         self.healthy = True
         self.response_bytes_p99 = 48_000.0
+        self.usual_response_bytes = self.response_bytes_p99
 
     @property
     def error_pct(self) -> float:
@@ -191,7 +215,11 @@ class Region:
         self.last_check_ok = True
         self.base_lag_ms = replication_lag_ms
         self.replication_lag_ms = replication_lag_ms
-        self.records = 1_000_000
+        self.records = 1_000_000.0
+        self.was_up = True
+        self.stranded = 0.0  # writes accepted here but not shipped when this region died
+        self.catchup = 0.0  # writes the other region took while this one was down, still to replay
+        self.diverged = False  # the other region took writes while this one held stranded ones
 
 
 class DnsState:
@@ -373,6 +401,7 @@ class Fleet:
             s.config[key] = 50 if isinstance(before, int) else "invalid"
             s.bad_configs[s.config_version] = p["error_pct"] / 100.0
             s.changes.append(Change(now_ms, "config", old, s.config_version, f"{key}: {before} -> {s.config[key]}"))
+            s.config_versions[s.config_version] = dict(s.config)
         elif f.kind == "schema_change":
             s = self.services[f.target]
             s.schema_faults.append(f)
@@ -435,6 +464,8 @@ class Fleet:
         timeouts_ms: dict[str, float] = {}
         for e in self.edges:
             e.extra_ms = 0.0
+        for s in services.values():
+            s.response_factor = 1.0
         for f in active:
             p = f.params
             elapsed = (now_ms - f.start_ms) / 1000.0
@@ -458,9 +489,12 @@ class Fleet:
             elif f.kind == "slow_queries":
                 db = services[f.target]
                 if p["index"] not in db.indexes:
+                    left = db.optimized_queries.get(slow_query_id(f), 1.0) if db.optimized_queries else 1.0
                     for e in db.callers:
                         if e.caller.name == p.get("caller", e.caller.name):
-                            e.extra_ms += p["extra_ms"]
+                            e.extra_ms += p["extra_ms"] * left
+            elif f.kind == "large_responses":
+                services[f.target].response_factor *= p["factor"]
 
         # Timers: restarts finishing, replicas becoming ready.
         for s in services.values():
@@ -593,6 +627,7 @@ class Fleet:
         self.edge_error_pct = 100.0 * edge_failed / edge_total if edge_total > 0 else 0.0
         self.total_requests += edge_total * dt
         self.total_failed += edge_failed * dt
+        self._request_logs(now_ms, dt)
 
         # Region health checks and replication.
         if self._next_health_ms is None:
@@ -627,7 +662,183 @@ class Fleet:
                     r.replication_lag_ms = min(2500.0, r.replication_lag_ms + 120.0 * dt)
             else:
                 r.replication_lag_ms = r.base_lag_ms * self._jitter()
+        self._replicate(now_ms, dt)
         return rec
+
+    # ------------------------------------------------------------------ replication
+    def _replicate(self, now_ms: int, dt: float) -> None:
+        """Record counts per region: writes follow DNS weights to regions that are up and reach
+        the other region if it is up. A region that dies strands the writes it had not shipped
+        yet; writes the other region takes meanwhile are replayed when it returns, and if both
+        sides took writes the stranded ones are conflicts (``ggen replication conflict-resolve``)."""
+        rp = self.policy.replication
+        regions = list(self.regions.values())
+        for r in regions:
+            peer = next(x for x in regions if x is not r)
+            if r.was_up and not r.up:
+                inflight = rp.writes_per_s * self.dns.weights.get(r.name, 0.0) / 100.0 * rp.inflight_window_ms / 1000.0
+                if inflight > 0:
+                    r.stranded += inflight
+                    peer.records -= inflight  # counted as replicated; it never arrived
+                    self._log(now_ms, "ERROR", "replication", f"{r.name} went down with {int(round(inflight))} writes not yet shipped to {peer.name}", region=r.name, stranded=int(round(inflight)))
+            elif not r.was_up and r.up:
+                if r.stranded > 0 and r.catchup > 0:
+                    r.diverged = True
+                    self._log(now_ms, "ERROR", "replication", f"data_inconsistency: {int(round(r.stranded))} writes on {r.name} never reached {peer.name}, which took writes meanwhile", region=r.name, conflicts=int(round(r.stranded)))
+                elif r.stranded > 0:
+                    peer.records += r.stranded  # nothing diverged: the late writes simply ship now
+                    r.stranded = 0.0
+            r.was_up = r.up
+        for r in regions:
+            if not r.up:
+                continue
+            w = rp.writes_per_s * self.dns.weights.get(r.name, 0.0) / 100.0 * dt
+            if w <= 0:
+                continue
+            r.records += w
+            peer = next(x for x in regions if x is not r)
+            if peer.up and peer.catchup <= 0:
+                peer.records += w
+            else:
+                peer.catchup += w
+        for r in regions:
+            if r.up and r.catchup > 0:
+                moved = min(r.catchup, rp.catchup_records_per_s * dt)
+                r.records += moved
+                r.catchup -= moved
+                if r.catchup < 1e-6:
+                    r.catchup = 0.0
+                    self._log(now_ms, "INFO", "replication", f"{r.name} caught up", region=r.name)
+
+    def replication_conflicts(self) -> int:
+        """Records written on one region that the other never received, after both took writes."""
+        return int(round(sum(r.stranded for r in self.regions.values() if r.diverged)))
+
+    # ------------------------------------------------------------------ request logs
+    def error_breakdown(self, s: Service) -> dict[int, float]:
+        """This tick's failed requests of a service by HTTP status, as shares of its served requests
+        (throttled requests are 429 and counted against everything it was offered)."""
+        if not s.up:
+            return {503: 1.0} if s.in_rps > 0 else {}
+        c5: dict[int, float] = {}
+        c4: dict[int, float] = {}
+
+        def add(d: dict[int, float], code: int, v: float) -> None:
+            if v > 0:
+                d[code] = d.get(code, 0.0) + v
+
+        add(c5, 500, s.base_err5)
+        add(c5, 500, s.bad_revisions.get(s.revision, 0.0))
+        add(c5, 504, s.bad_configs.get(s.config_version, 0.0))
+        for kind, start, end, bad in s.rollouts:
+            if self.now_ms < end:  # replicas the fix has not reached yet fail the old way
+                add(c5, 504 if kind == "config" else 500, bad * (end - self.now_ms) / max(1, end - start))
+        if s.util > 1.0:
+            add(c5, 503, (s.util - 1.0) / s.util)
+        add(c4, 404, s.base_err4)
+        for f in s.schema_faults:
+            if s.feature_flags.get(f.params.get("flag"), False) and f.active(self.now_ms):
+                add(c4, 400, f.params["error_pct"] / 100.0)
+        for e in s.deps:
+            share = min(1.0, e.cpr)
+            passing = e.breaker.passes_traffic
+            if passing < 1.0 and e.breaker.policy.fallback == "error":
+                add(c5, 503, share * (1.0 - passing))
+            if passing > 0:
+                if not e.dep.up:
+                    add(c5, 503, share * passing)
+                else:
+                    add(c5, 502, share * passing * e.dep.err5)
+                    add(c5, 504, share * passing * e.tshare)
+                    add(c4, 422, share * passing * e.dep.err4)
+        out: dict[int, float] = {}
+        for d, total in ((c5, s.err5), (c4, s.err4)):
+            t = sum(d.values())
+            if t > 0 and total > 0:
+                for code, v in d.items():
+                    out[code] = out.get(code, 0.0) + total * v / t
+        if s.throttled_rps > 0 and s.in_rps > 0:
+            out = {code: v * s.served_rps / s.in_rps for code, v in out.items()}
+            out[429] = s.throttled_rps / s.in_rps
+        return out
+
+    def _request_logs(self, now_ms: int, dt: float) -> None:
+        """Sample failed requests into the fleet log, with their HTTP status (no randomness: the
+        simulation's random sequence stays as it was)."""
+        every = self.spec.fleet.error_log_every
+        cap = self.spec.fleet.error_log_max_per_tick
+        if cap <= 0:
+            return
+        for s in self.services.values():
+            if s.kind == "external":
+                continue
+            failed = s.served_rps * (s.err5 + s.err4) + s.throttled_rps if s.up else s.in_rps
+            if failed <= 0:
+                continue
+            s.log_owed += failed * dt / every
+            if s.log_owed < 1.0:
+                continue
+            n = min(int(s.log_owed), cap)
+            s.log_owed -= int(s.log_owed)
+            shares = self.error_breakdown(s)
+            total = sum(shares.values())
+            if total <= 0:
+                continue
+            owed = s.log_owed_by_status
+            for code, v in shares.items():
+                owed[code] = owed.get(code, 0.0) + n * v / total
+            for _ in range(n):
+                code = max(owed, key=owed.__getitem__)
+                owed[code] -= 1.0
+                self._request_log(now_ms, s, code)
+            for code in [c for c, v in owed.items() if v < -1.0 or c not in shares]:
+                del owed[code]
+
+    def _request_log(self, now_ms: int, s: Service, code: int) -> None:
+        method, path = REQUEST_PATHS.get(s.name, ("POST", f"/v1/{s.name}"))
+        fields: dict[str, Any] = {"status_code": code, "method": method, "path": path, "duration_ms": int(s.p50)}
+        if code == 429:
+            msg = f"rate limited ({int(s.rate_limit_rps or 0)} req/s)"
+        elif code == 400:
+            flags = [f.params.get("flag") for f in s.schema_faults if s.feature_flags.get(f.params.get("flag"), False)]
+            msg = f"validation_error: request does not match schema v{s.schema_version}" + (f" (flag {flags[0]})" if flags else "")
+            fields["error_type"] = "validation_error"
+        elif code == 404:
+            msg = "not found"
+        elif code == 422:
+            bad = max(s.deps, key=lambda e: e.dep.err4, default=None)
+            msg = f"{bad.dep.name if bad else 'dependency'} rejected the request"
+        elif not s.up:
+            msg = f"{s.name} unavailable (crash loop)" if s.crashed else f"{s.name} unavailable (restarting)"
+        else:
+            msg, extra = self._failure_story(s, code)
+            fields.update(extra)
+        level = "ERROR" if code >= 500 else "WARN"
+        self._log(now_ms, level, s.name, f"{method} {path} {code} {msg}", **fields)
+
+    def _failure_story(self, s: Service, code: int) -> tuple[str, dict[str, Any]]:
+        """Why a request failed with a 5xx, the way the service's own log would say it."""
+        if code == 500:
+            if s.revision in s.bad_revisions or any(k == "deploy" for k, _, _, _ in s.rollouts):
+                return f"unhandled exception in revision {s.revision}", {"revision": s.revision}
+            return "internal error", {}
+        if code == 504:
+            slow = [e for e in s.deps if e.tshare > 0.0 and e.breaker.passes_traffic > 0]
+            if slow and not s.bad_configs.get(s.config_version) and not any(k == "config" for k, _, _, _ in s.rollouts):
+                e = max(slow, key=lambda x: x.tshare)
+                return f"timeout after {e.breaker.policy.timeout_ms} ms waiting for {e.dep.name}", {"dependency": e.dep.name}
+            return f"payments call timed out after {s.config.get('payments.timeout_ms')} ms (config v{s.config_version})", {"config_version": s.config_version}
+        if code == 502:
+            bad = max(s.deps, key=lambda e: e.dep.err5, default=None)
+            return f"{bad.dep.name if bad else 'dependency'} returned 5xx", {"dependency": bad.dep.name if bad else ""}
+        if code == 503:
+            for e in s.deps:
+                if e.breaker.passes_traffic < 1.0 and e.breaker.policy.fallback == "error":
+                    return f"circuit {e.breaker.name} open, no fallback", {"dependency": e.dep.name}
+                if not e.dep.up:
+                    return f"connection refused by {e.dep.name}", {"dependency": e.dep.name}
+            return f"over capacity (cpu {int(s.cpu_pct)} %), request shed", {}
+        return "error", {}
 
     def _rolling_out(self, s: Service) -> float:
         """Errors still coming from replicas that have not yet received a fix."""
@@ -673,6 +884,21 @@ class Fleet:
             return
         capacity = s.replicas * s.capacity_per_replica
         u = s.served_rps / capacity + extra_load if capacity > 0 else 1.0
+        transfer_ms = 0.0
+        if s.compression_algorithm is not None or s.response_factor != 1.0:
+            # Response size: a large_responses fault grows it, compression shrinks it (for CPU);
+            # every kilobyte above the usual size costs transfer time.
+            cp = self.policy.compression
+            ratio = 1.0
+            if s.compression_algorithm is not None:
+                ratio = cp.ratio_pct.get(s.compression_algorithm, 100.0) / 100.0
+                u += cp.cpu_cost_pct / 100.0
+            size = s.usual_response_bytes * s.response_factor * ratio
+            s.response_bytes_p99 = size
+            if size > s.usual_response_bytes:
+                transfer_ms = (size - s.usual_response_bytes) / 1024.0 * cp.transfer_ms_per_kb
+        elif s.response_bytes_p99 != s.usual_response_bytes:
+            s.response_bytes_p99 = s.usual_response_bytes
         s.util = u
         cpu = 5.0 + 95.0 * u
         s.cpu_pct = cpu if cpu < 100.0 else 100.0
@@ -683,7 +909,7 @@ class Fleet:
         mem = s.memory_pct
         gc = 1.0 + (mem - 80.0) * 0.6 if mem > 80.0 else 1.0
         j = 1.0 + self.rng.uniform(-self.noise, self.noise)
-        p50 = s.base_p50 * queueing * j + pool_wait_ms
+        p50 = s.base_p50 * queueing * j + pool_wait_ms + transfer_ms
         tail = 2.6 + (0.8 * (uq - 0.5) if uq > 0.5 else 0.0) + (gc - 1.0) * 0.5
         p99 = p50 * tail * gc + pool_wait_ms * 0.3
         own5 = s.base_err5 * j

@@ -6,11 +6,10 @@ care which one runs.
 """
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from engine.fleet.model import Change, Fleet
+from engine.fleet.model import Change, Fleet, slow_query_id
 from engine.mitigate.breaker import CLOSED, OPEN
 from engine.mitigate.scaling import next_concurrency
 from engine.policy.models import MitigationPolicy
@@ -257,7 +256,10 @@ class SimActuator:
             return ActionResult(False, f"{s.name} already runs config v{before}", deferred=True)
         self.fleet.start_rollout(s, "config", now_ms, self.policy.rollout.config_s, s.bad_configs.get(before, 0.0))
         s.config_version = int(target)
-        s.config["payments.timeout_ms"] = 2000
+        if target in s.config_versions:
+            s.config = dict(s.config_versions[target])
+        else:
+            s.config["payments.timeout_ms"] = 2000
         s.changes.append(Change(now_ms, "config", before, s.config_version, f"revert to config v{s.config_version}", actor=a.actor))
         for f in self.fleet.faults:
             if f.kind == "bad_config" and f.target == s.name and f.neutralized_ms is None:
@@ -321,6 +323,83 @@ class SimActuator:
         f.dns.start(source, target, now_ms, self.policy.failover.propagation)
         return ActionResult(True, f"failback {source} -> {target} started", {"from": source, "to": target})
 
+    def _do_resolve_replication_conflicts(self, a: Action, now_ms: int) -> ActionResult:
+        """Settle records one region holds that the other never received (params strategy:
+        ``standby-wins`` discards them, replayable from the write log; ``timestamp-wins`` merges
+        them, the newest write of each record winning; it needs both regions reachable)."""
+        f = self.fleet
+        strategy = a.params.get("strategy")
+        if strategy not in ("standby-wins", "timestamp-wins"):
+            raise ValueError(f"unknown conflict strategy {strategy!r} (use standby-wins or timestamp-wins)")
+        holders = [r for r in f.regions.values() if r.stranded > 0 and r.name != f.standby] if strategy == "standby-wins" else [r for r in f.regions.values() if r.stranded > 0]
+        if not holders:
+            return ActionResult(False, "no conflicting records between the regions", deferred=True)
+        if strategy == "timestamp-wins" and not all(r.up for r in f.regions.values()):
+            down = ", ".join(r.name for r in f.regions.values() if not r.up)
+            return ActionResult(False, f"timestamp-wins compares both copies of each record: {down} is not reachable (standby-wins does not need it)", deferred=True)
+        out = []
+        for r in holders:
+            n = r.stranded
+            peer = next(x for x in f.regions.values() if x is not r)
+            if strategy == "standby-wins":
+                r.records -= n
+                f.lost_records += int(round(n))
+            else:
+                peer.records += n
+            r.stranded = 0.0
+            r.diverged = False
+            out.append({"region": r.name, "records": int(round(n)), "into": peer.name})
+            f.log(now_ms, "WARN", "replication", f"conflict-resolve {strategy}: {int(round(n))} records of {r.name} " + ("discarded (replayable from the write log)" if strategy == "standby-wins" else f"merged into {peer.name}"), actor=a.actor)
+        total = sum(x["records"] for x in out)
+        verb = "discarded" if strategy == "standby-wins" else "merged"
+        return ActionResult(True, f"{strategy}: {total} conflicting records {verb}", {"strategy": strategy, "records": total, "regions": out})
+
+    def _do_set_compression(self, a: Action, now_ms: int) -> ActionResult:
+        """Turn response compression on (params algorithm) or off (algorithm None) for a service."""
+        s = self._service(a.target)
+        algo = a.params.get("algorithm")
+        if algo is not None and algo not in self.policy.compression.ratio_pct:
+            raise ValueError(f"unknown compression algorithm {algo!r} (known: {', '.join(self.policy.compression.ratio_pct)})")
+        before = s.compression_algorithm
+        if before == algo:
+            return ActionResult(False, f"{s.name} compression already {algo or 'off'}", deferred=True)
+        s.compression_algorithm = algo
+        s.compression = algo is not None
+        s.changes.append(Change(now_ms, "config", s.config_version, s.config_version, f"response compression: {before or 'off'} -> {algo or 'off'}", actor=a.actor))
+        for f in self.fleet.faults:
+            if f.kind == "large_responses" and f.target == s.name and algo is not None and f.neutralized_ms is None:
+                f.neutralized_ms = now_ms
+        return ActionResult(True, f"{s.name} response compression {before or 'off'} -> {algo or 'off'}", {"from": before, "to": algo})
+
+    def _do_optimize_query(self, a: Action, now_ms: int) -> ActionResult:
+        """Rewrite one slow query (params query_id): it still scans, so it keeps part of its extra time."""
+        db = self._service(a.target)
+        qid = a.params.get("query_id")
+        faults = [f for f in self.fleet.faults if f.kind == "slow_queries" and f.target == db.name and slow_query_id(f) == qid]
+        if not faults:
+            raise ValueError(f"no query {qid!r} in {db.name}'s slow-query log")
+        if qid in db.optimized_queries:
+            return ActionResult(False, f"query {qid} is already rewritten", deferred=True)
+        if all(f.params["index"] in db.indexes for f in faults):
+            return ActionResult(False, f"query {qid} already uses index {faults[0].params['index']}: nothing to rewrite", deferred=True)
+        left = self.policy.query_optimizer.remaining_pct / 100.0
+        db.optimized_queries[qid] = left
+        db.changes.append(Change(now_ms, "index", None, None, f"rewrite query {qid} (narrower select, bounded scan)", actor=a.actor))
+        return ActionResult(True, f"query {qid} rewritten: {int(left * 100)} % of its extra time left (the missing index removes the rest)", {"query_id": qid, "remaining_pct": int(left * 100)})
+
+    def _do_drop_index(self, a: Action, now_ms: int) -> ActionResult:
+        """Drop an index (params index): the inverse of create_index, for a rollback."""
+        db = self._service(a.target)
+        idx = a.params.get("index")
+        if idx in db.pending_indexes:
+            del db.pending_indexes[idx]
+        elif idx in db.indexes:
+            db.indexes.discard(idx)
+        else:
+            return ActionResult(False, f"index {idx} does not exist on {db.name}", deferred=True)
+        db.changes.append(Change(now_ms, "index", idx, None, f"DROP INDEX {idx}", actor=a.actor))
+        return ActionResult(True, f"dropped index {idx} on {db.name}", {"index": idx})
+
     def _do_none(self, a: Action, now_ms: int) -> ActionResult:
         return ActionResult(True, a.reason or "no automatic action")
 
@@ -338,12 +417,13 @@ def slow_queries(fleet: Fleet) -> list:
             continue
         caller = f.params.get("caller", "app")
         calls = sum(e.calls for e in db.callers if e.caller.name == caller) * 60.0
+        qid = slow_query_id(f)
         out.append(
             SlowQuery(
-                query_id=f"q-{zlib.crc32((f.id + f.params['table']).encode()) % 100000:05d}",
+                query_id=qid,
                 table=f.params["table"],
                 plan=f"Seq Scan on {f.params['table']}",
-                mean_ms=float(f.params["extra_ms"]) + db.p50,
+                mean_ms=float(f.params["extra_ms"]) * db.optimized_queries.get(qid, 1.0) + db.p50,
                 calls_per_min=calls,
                 missing_index=f.params["index"],
                 caller=caller,

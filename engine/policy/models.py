@@ -29,6 +29,10 @@ class FleetSettings(StrictModel):
     health_check_interval_s: int = Field(gt=0)
     health_check_timeout_s: int = Field(gt=0)
     noise_pct: float = Field(ge=0, le=50)
+    # Failed requests become lines of the fleet log (`ggen logs tail`): one line per this many
+    # failures, at most this many lines per service and tick.
+    error_log_every: int = Field(default=20, ge=1)
+    error_log_max_per_tick: int = Field(default=3, ge=0)
 
 
 class RegionSpec(StrictModel):
@@ -191,6 +195,36 @@ class CircuitPolicy(StrictModel):
     fallback: Literal["cached", "default", "error"]
 
 
+class CompressionPolicy(StrictModel):
+    """Response compression (`ggen compression enable`): size after compression, its CPU cost,
+    and what each kilobyte costs to send."""
+
+    ratio_pct: dict[str, float] = Field(min_length=1)  # algorithm -> compressed size, percent of the original
+    cpu_cost_pct: float = Field(ge=0, le=100)  # extra CPU utilisation while compressing
+    transfer_ms_per_kb: float = Field(ge=0)  # added response time per kilobyte above the service's usual size
+
+    @model_validator(mode="after")
+    def _check_ratios(self) -> "CompressionPolicy":
+        bad = [k for k, v in self.ratio_pct.items() if not 0 < v <= 100]
+        if bad:
+            raise ValueError(f"ratio_pct of {', '.join(bad)} must be in (0, 100]")
+        return self
+
+
+class QueryOptimizerPolicy(StrictModel):
+    """`ggen db queries optimize`: a rewritten query keeps this share of its extra time (an index removes it)."""
+
+    remaining_pct: float = Field(ge=0, le=100)
+
+
+class ReplicationPolicy(StrictModel):
+    """Records written per second, writes still in flight when a region dies, and replay speed."""
+
+    writes_per_s: float = Field(ge=0)
+    inflight_window_ms: int = Field(ge=0)
+    catchup_records_per_s: float = Field(gt=0)
+
+
 class MitigationPolicy(StrictModel):
     scaler: ScalerPolicy
     replicas: ReplicaPolicy
@@ -201,6 +235,9 @@ class MitigationPolicy(StrictModel):
     failover: FailoverPolicy
     governor: GovernorPolicy
     circuits: dict[str, CircuitPolicy]
+    compression: CompressionPolicy
+    query_optimizer: QueryOptimizerPolicy
+    replication: ReplicationPolicy
 
 
 # ----------------------------------------------------------------------------- severity
