@@ -73,6 +73,8 @@ def test_keys_init_show_rotate_export(tmp_path):
     assert status == {info["key_id"]: ("retired", 0, 0), rot["key_id"]: ("current", 1, None)}
     res = run(tmp_path, "keys", "export-public")
     assert res.exit_code == 0 and f"+{info['key_id']}+" in res.stdout and f"+{rot['key_id']}+" in res.stdout
+    pub = orjson.loads(run(tmp_path, "keys", "export-public", "--json").stdout)
+    assert [(k["key_id"], k["valid_from_seq"], k["valid_to_seq"]) for k in pub["keys"]] == [(info["key_id"], 0, 0), (rot["key_id"], 1, None)]
     assert run(tmp_path, "incidents", "verify", "--all").exit_code == 0
 
 

@@ -257,3 +257,16 @@ def test_rotation_receipt_is_base64_of_the_new_key(env, tmp_path):
     after = sink(ev("incident.detected", 0))
     assert after.key_id == new.key_id
     assert verify_ledger(ledger, keys.anchors()).ok
+
+
+def test_rotation_by_another_process_is_picked_up_by_a_running_sink(env, tmp_path):
+    """`ggen keys rotate` in another terminal while the engine's sink keeps appending."""
+    keys, ledger, sink, _ = env
+    sink(ev("incident.detected", 0))
+    other_keys = KeyStore.open(tmp_path / "keys")
+    from engine.receipts.rotation import rotate_key
+
+    _, new = rotate_key(Ledger.open(tmp_path / "ledger.sqlite", other_keys), other_keys, now_ms=T0)
+    after = sink(ev("mitigation.applied", 1))  # the engine's KeyStore never saw the new key
+    assert after.key_id == new.key_id
+    assert verify_ledger(ledger, keys.anchors()).ok

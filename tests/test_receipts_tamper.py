@@ -242,8 +242,20 @@ def test_replay_a_receipt_at_another_seq(world):
     reseal(ledger, stolen(keys))
     r = verify_ledger(ledger, keys.anchors())
     assert r.failures_for(n)[0].kind is K.PAYLOAD_MISMATCH and r.exit_code == 16
-    assert "seq 2" in r.failures_for(n)[0].reason
+    assert "payload says seq 2 but it is stored at seq" in r.failures_for(n)[0].reason
     assert raw == raw_envelope(ledger, n)
+
+
+def test_swap_two_receipts_in_place(world):
+    """Moved, not duplicated: each envelope is intact and signed, just at the wrong position."""
+    keys, ledger, _ = world
+    a, b = raw_envelope(ledger, 3), raw_envelope(ledger, 7)
+    put_envelope(ledger, 3, b)
+    put_envelope(ledger, 7, a)
+    reseal(ledger, stolen(keys))
+    r = verify_ledger(ledger, keys.anchors())
+    assert r.failures_for(3)[0].kind is K.PAYLOAD_MISMATCH and r.failures_for(7)[0].kind is K.PAYLOAD_MISMATCH
+    assert "stored at seq 3" in r.failures_for(3)[0].reason
 
 
 def test_receipt_signed_by_a_key_outside_its_window(world):

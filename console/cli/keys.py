@@ -150,14 +150,28 @@ def rotate(reason: str, actor: str | None, as_json: bool) -> None:
 
 @keys.command("export-public")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), default=None, help="Write here instead of stdout.")
-def export_public(output: str | None) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print the keys as JSON (the file format stays text).")
+def export_public(output: str | None, as_json: bool) -> None:
     """Write the verifier keys (with their seq windows): all a verifier needs besides an export."""
     from engine.receipts.keys import format_public_keys
+    from engine.receipts.note import verifier_key
     from engine.receipts.rotation import key_windows
 
     store = _store()
     ledger = _ledger(False, store)
-    text = format_public_keys(store.origin, key_windows(ledger, store))
+    windows = key_windows(ledger, store)
+    text = format_public_keys(store.origin, windows)
+    if as_json and output is None:
+        echo_json(
+            {
+                "origin": store.origin,
+                "keys": [
+                    {"key_id": k.key_id_hex, "verifier_key": verifier_key(k.name, k.public_key), "valid_from_seq": k.from_seq, "valid_to_seq": k.to_seq}
+                    for k in windows
+                ],
+            }
+        )
+        return
     if output is None:
         sys.stdout.write(text)
         return
