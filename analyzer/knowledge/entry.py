@@ -95,6 +95,10 @@ PREVENTION_HORIZONS: tuple[str, ...] = ("Short-term", "Medium-term", "Long-term"
 FILE_NAME = re.compile(r"^incident-(?P<slug>[a-z0-9]+(?:-[a-z0-9]+)*)-(?P<date>\d{4}-\d{2}-\d{2})\.md$")
 _URN = re.compile(r"^urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _CUSTOMERS = re.compile(r"^(?P<n>\d[\d,]*) / (?P<total>\d[\d,]*)(?: \((?P<pct>\d+(?:\.\d+)?)%\))?$")
+# libyaml's C parser when present (10-50x faster than the pure-Python one; same results).
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_YAML_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
 _ENTRY_REF = re.compile(r"^incident-[a-z0-9-]+-\d{4}-\d{2}-\d{2}$")
 
 
@@ -277,7 +281,7 @@ def split_front_matter(path: Path, text: str) -> tuple[dict[str, Any], str, int]
         raise EntryError(path, None, "front matter is not closed (no second '---' line)")
     raw = "\n".join(lines[1:end])
     try:
-        data = yaml.safe_load(raw)
+        data = yaml.load(raw, Loader=_YAML_LOADER)  # noqa: S506 - a safe loader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 2}" if mark is not None else ""
@@ -316,7 +320,10 @@ def parse_entry(path: Path, text: str, *, check_name: bool = True) -> Entry:
         if not m:
             raise EntryError(path, None, "file name must be incident-<slug>-YYYY-MM-DD.md (lowercase slug)")
     data, body, _ = split_front_matter(path, text)
-    meta = validate(path, data, EntryMeta)
+    try:
+        meta = validate(path, data, EntryMeta)
+    except PolicyError as exc:
+        raise EntryError(exc.path, exc.field, exc.message) from None
     if check_name:
         assert m is not None
         if m["date"] != meta.date.isoformat():
@@ -373,7 +380,7 @@ def read_entry(path: Path) -> Entry:
 
 def render_entry(meta: dict[str, Any], sections: dict[str, str], heading: str | None = None) -> str:
     """Write an entry as Markdown with YAML front matter (the inverse of :func:`parse_entry`)."""
-    fm = yaml.safe_dump(meta, sort_keys=False, allow_unicode=True, width=100, default_flow_style=None)
+    fm = yaml.dump(meta, Dumper=_YAML_DUMPER, sort_keys=False, allow_unicode=True, width=100, default_flow_style=None)
     parts = ["---", fm.rstrip("\n"), "---", ""]
     parts.append(f"# {heading or meta.get('title', '')}")
     parts.append("")
@@ -385,16 +392,24 @@ def render_entry(meta: dict[str, Any], sections: dict[str, str], heading: str | 
     return "\n".join(parts)
 
 
+_MD_TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)*\|?\s*$", re.M)
+_MD_CHECKBOX = re.compile(r"\[( |x|X)\]\s+")
+_MD_LINK = re.compile(r"\[([^\]]+)\]\([^)]*\)")
+_MD_HEADING = re.compile(r"^#{1,6}\s+", re.M)
+_MD_BULLET = re.compile(r"^\s*[-*]\s+", re.M)
+_SPACES = re.compile(r"[ \t]+")
+_BLANK_LINES = re.compile(r"\n\s*\n+")
+
+
 def plain_text(markdown: str) -> str:
     """Markdown reduced to the words a reader sees: no emphasis marks, table pipes or checkboxes."""
-    t = markdown
-    t = re.sub(r"^\s*\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)*\|?\s*$", " ", t, flags=re.M)
-    t = re.sub(r"\[( |x|X)\]\s+", "", t)
-    t = re.sub(r"\[([^\]]+)\]\([^)]*\)", r"\1", t)
+    t = _MD_TABLE_RULE.sub(" ", markdown)
+    t = _MD_CHECKBOX.sub("", t)
+    t = _MD_LINK.sub(r"\1", t)
     t = t.replace("**", "").replace("`", "")
-    t = re.sub(r"^#{1,6}\s+", "", t, flags=re.M)
-    t = re.sub(r"^\s*[-*]\s+", "", t, flags=re.M)
+    t = _MD_HEADING.sub("", t)
+    t = _MD_BULLET.sub("", t)
     t = t.replace("|", " ")
-    t = re.sub(r"[ \t]+", " ", t)
-    t = re.sub(r"\n\s*\n+", "\n", t)
+    t = _SPACES.sub(" ", t)
+    t = _BLANK_LINES.sub("\n", t)
     return t.strip()

@@ -13,6 +13,7 @@ import fcntl
 import hashlib
 import os
 import shutil
+import stat
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -338,19 +339,22 @@ class KnowledgeBase:
         found: dict[str, os.stat_result] = {}
         for d in self.entry_dirs:
             try:
-                it = sorted(os.scandir(d), key=lambda e: e.name)
+                with os.scandir(d) as it:
+                    names = sorted(
+                        (de.name, de.path) for de in it if de.name.startswith("incident-") and de.name.endswith(".md")
+                    )
             except FileNotFoundError:
                 continue
             except OSError as exc:
                 self.notices.append(f"{d}: cannot list entries: {exc.strerror or exc}")
                 continue
-            for de in it:
-                if de.name.startswith("incident-") and de.name.endswith(".md"):
-                    try:
-                        if de.is_file():
-                            found[str(Path(d) / de.name)] = de.stat()
-                    except OSError:
-                        continue
+            for _, path in names:
+                try:
+                    st = os.stat(path)
+                except OSError:
+                    continue
+                if stat.S_ISREG(st.st_mode):
+                    found[path] = st
         return found
 
     def entries(self) -> tuple[list[Entry], list[EntryError]]:
@@ -542,7 +546,8 @@ class KnowledgeBase:
                     report.removed.append(rec["id"])
         if to_delete or to_add or report.rebuilt:
             bulk = len(to_add) >= 500
-            writer = index.writer(heap_size=(128 if bulk else 32) * 1_000_000, num_threads=0 if bulk else 1)
+            threads = max(1, min(4, os.cpu_count() or 1)) if bulk else 1
+            writer = index.writer(heap_size=(128 if bulk else 32) * 1_000_000, num_threads=threads)
             try:
                 for path in to_delete:
                     writer.delete_documents_by_term("path", path)

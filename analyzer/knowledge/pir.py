@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import TYPE_CHECKING, Any, Literal, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -21,6 +21,9 @@ from engine.policy.loader import PolicyError, validate
 
 from .entry import CAUSES, PREVENTION_HORIZONS, EntryError, IncidentType, Severity, parse_entry, render_entry, split_front_matter, split_sections
 from .settings import SearchSettings, load_settings
+
+if TYPE_CHECKING:
+    from .index import KnowledgeBase
 
 PIR_SECTIONS: tuple[str, ...] = (
     "1. Incident Summary",
@@ -143,6 +146,10 @@ _TIME_LINE = re.compile(
     r"^\s*(?:[-*]\s+)?(?:\|\s*)?\**(?P<time>\d{1,2}:\d{2}(?::\d{2})?)\s*(?:UTC|Z)?\**\s*(?:\||[-–—:])?\s*(?P<event>.+?)\s*\|?\s*$"
 )
 _COUNT = re.compile(r"(?P<n>\d[\d,]*)\s*(?:/|of|out of)\s*(?P<total>\d[\d,]*)")
+_FIX_WORDS = re.compile(
+    r"\b(roll(ed)? ?back|rollback|revert|restor|disabl|reset|hotfix|fixed|fail(ed)? ?over|index|quota|rate.?limit|scal|restart|drain)",
+    re.I,
+)
 _ACTION_WORDS = re.compile(
     r"\b(scal|restart|roll(ed)? ?back|rollback|revert|disabl|fail(ed)? ?over|breaker|throttl|rate.?limit|index|flag|pool|drain|reset|promot|dns|raise|increas|patch|deploy)",
     re.I,
@@ -287,7 +294,8 @@ def pir_to_entry(
         if c not in CAUSES:
             raise PirError(doc.path, "cause", f"unknown root cause {c!r} (one of: {', '.join(CAUSES)})")
     if not cause_list:
-        cause_list = infer_causes(statement + "\n" + rca, st)
+        root_lines = "\n".join(line for line in rca.splitlines() if re.search(r"root[- ]cause", line, re.I))
+        cause_list = infer_causes(statement + "\n" + root_lines, st) or infer_causes(rca, st)
     if not cause_list:
         raise PirError(doc.path, "section 3. Root Cause Analysis (5 Whys)", "names no known root cause; pass --cause")
 
@@ -304,6 +312,7 @@ def pir_to_entry(
     actions_text = doc.section("6. Action Items")
     _, prio = split_sections(actions_text, level=3)
     buckets: dict[str, list[str]] = {h: [] for h in PREVENTION_HORIZONS}
+    # An action item whose status says Complete is ticked in the entry's checklist.
     for title, content, _ in prio:
         t = title.lower()
         horizon = "Short-term" if t.startswith("high") else "Long-term" if t.startswith("low") else "Medium-term"
@@ -337,9 +346,12 @@ def pir_to_entry(
         resolution.append("\n**What worked:**\n\n" + "\n".join(f"- {w}" for w in went_well))
     if went_wrong:
         resolution.append("\n**What failed at first:**\n\n" + "\n".join(f"- {w}" for w in went_wrong))
-    solution = next((w for w in went_well if _ACTION_WORDS.search(w)), None) or next(
-        (e for _, e in events if _ACTION_WORDS.search(e)), None
-    ) or (went_well[0] if went_well else "See the linked PIR for the resolution steps.")
+    solution = (
+        next((w for w in went_well if _FIX_WORDS.search(w)), None)
+        or next((e for _, e in events if _FIX_WORDS.search(e)), None)
+        or next((w for w in went_well if _ACTION_WORDS.search(w)), None)
+        or (went_well[0] if went_well else "See the linked PIR for the resolution steps.")
+    )
 
     text_all = "\n".join(doc.sections.values())
     regions = sorted(set(re.findall(r"\bus-(?:central|west|east)\d\b", text_all)))
@@ -350,10 +362,7 @@ def pir_to_entry(
     if " - " in m.title:
         title = m.title
     else:
-        short = statement.rstrip(".")
-        if len(short) > 110:
-            short = short[:107].rsplit(" ", 1)[0] + "..."
-        title = f"{type_title} - {short[0].upper() + short[1:]}"
+        title = f"{type_title} - {_short_cause(statement)}"
     day = detected.date()
     slug = _slugify(f"{type_title} {cause_list[0].replace('_', ' ')}")
     meta: dict[str, Any] = {
@@ -386,12 +395,24 @@ def pir_to_entry(
         + "\n".join(f"| {t} | {_cell(e)} | {'yes' if _ACTION_WORDS.search(e) else ''} |" for t, e in events),
         "Resolution": "\n".join(resolution),
         "Prevention": "\n\n".join(
-            f"### {h}\n\n" + "\n".join(f"- [ ] {_one_line(i)}" for i in buckets[h]) for h in PREVENTION_HORIZONS
+            f"### {h}\n\n" + "\n".join(f"- [{_tick(i)}] {_one_line(i)}" for i in buckets[h]) for h in PREVENTION_HORIZONS
         ),
         "Lessons Learned": "\n".join(f"- {_one_line(x)}" for x in lessons) or "- None recorded in the PIR.",
     }
     name = f"incident-{slug}-{day.isoformat()}.md"
     return name, render_entry(meta, sections)
+
+
+def _tick(item: str) -> str:
+    return "x" if re.search(r"status:?\s*complete\b|—\s*complete\s*$", item, re.I) else " "
+
+
+def _short_cause(statement: str) -> str:
+    """The first clause of a root-cause statement, for the entry title."""
+    short = re.split(r",\s*(?:so|which|and so|causing)\b|;|\s+because\s+", statement.strip().rstrip("."), maxsplit=1)[0].strip()
+    if len(short) > 110:
+        short = short[:107].rsplit(" ", 1)[0] + "..."
+    return short[0].upper() + short[1:] if short else statement
 
 
 def _cell(text: str) -> str:
@@ -403,8 +424,28 @@ def _one_line(text: str) -> str:
 
 
 def _strip_statement_lines(rca: str) -> str:
-    # Keep the 5-whys chains; headings inside become bold lines so they cannot clash with the entry's sections.
-    return re.sub(r"^#{2,6}\s+(.+)$", r"**\1**", rca, flags=re.M).strip()
+    """The 5-whys chains without what the entry shows elsewhere (contributing factors, the
+    statement); headings inside become bold lines so they cannot clash with the entry's sections."""
+    pre, subs = split_sections(rca, level=3)
+    kept = [pre] + [f"### {t}\n\n{c}" for t, c, _ in subs if "contributing factor" not in t.lower()]
+    text = "\n\n".join(k for k in kept if k.strip())
+    text = re.sub(r"^\s*\**root[- ]cause statement\**\s*:?.*$", "", text, flags=re.I | re.M)
+    return re.sub(r"^#{2,6}\s+(.+)$", r"**\1**", text, flags=re.M).strip()
+
+
+def suggest_related(doc: PirDocument, kb: "KnowledgeBase", causes: Sequence[str] = (), limit: int = 3) -> list[str]:
+    """Entries of the same incident type most like this PIR (its service, causes and root-cause
+    statement), for the new entry's related_incidents."""
+    from .similar import similar_incidents
+
+    st = kb.settings
+    statement = root_cause_statement(doc.section("3. Root Cause Analysis (5 Whys)")) or ""
+    cause_list = list(causes) or infer_causes(statement, st)
+    signals: dict[str, Any] = {"service": doc.meta.service, "statement": statement}
+    if cause_list:
+        signals["root_cause_hint"] = cause_list[0]
+    hits = similar_incidents(doc.meta.incident_type, signals, limit=limit * 3, kb=kb, exclude=[doc.meta.incident_id])
+    return [h.entry_id for h in hits if doc.meta.incident_type in h.incident_types][:limit]
 
 
 def add_from_pir(

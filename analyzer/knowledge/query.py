@@ -2,7 +2,8 @@
 
 What people type at 3 a.m. is mostly plain words, so plain words always work. On top of them:
 ``"exact phrase"``, ``+required``, ``-excluded``, ``a AND b``, ``a OR b``, ``NOT a``, ``( ... )`` and
-the fields ``type:``, ``severity:``/``sev:``, ``service:``, ``cause:``, ``tag:`` and ``id:``.
+the fields ``type:``, ``severity:``/``sev:``, ``service:``, ``cause:``, ``tag:`` and ``id:``, which
+filter (they are required unless joined with ``OR`` or negated).
 Parsing never raises: a syntax error (unbalanced quote, stray ``AND``, ``:`` or ``(``) makes the
 whole text fall back to plain words, with one warning saying what was wrong and where.
 
@@ -199,7 +200,13 @@ class _Parser:
                 for j in (k - 1, k + 1)
                 if 0 <= j < len(items)
             )
-            if near_and and item.occur == "should":
+            near_or = any(
+                isinstance(items[j], _Tok) and items[j].text == "OR"  # type: ignore[union-attr]
+                for j in (k - 1, k + 1)
+                if 0 <= j < len(items)
+            )
+            if item.occur == "should" and (near_and or (_is_filter(item.node) and not near_or)):
+                # a AND b: both required. A field term (type:, sev:, ...) filters unless ORed.
                 item = Clause("must", item.node)
             out.append(item)
         assert len(out) == len(clauses)
@@ -250,6 +257,13 @@ class _Parser:
             # "error:" as typed in prose is a word, not a field.
             return Word(m["field"])
         return Word(word)
+
+
+def _is_filter(node: Node) -> bool:
+    """Field terms, and groups made only of field terms, narrow the results rather than rank them."""
+    if isinstance(node, FieldTerm):
+        return True
+    return isinstance(node, Group) and all(_is_filter(c.node) for c in node.clauses)
 
 
 def normalize_field_value(name: str, value: str, settings: SearchSettings, pos: int = 0) -> str:
@@ -343,7 +357,9 @@ def _truncate(clauses: list[Clause], limit: int) -> list[Clause]:
 # --- identifiers and numbers -------------------------------------------------------------------
 
 _NUMERIC_PLURAL = re.compile(r"^(\d+(?:xx)?)s$")
-_IDENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_./:\-]*[A-Za-z0-9]")
+# Words joined by _ . / : or - (at least one joint): custom.governor/queue_depth, us-west1, idx_user_account.
+_IDENT = re.compile(r"[A-Za-z0-9]+(?:[_./:\-]+[A-Za-z0-9]+)+")
+_SEGMENT_SPLIT = re.compile(r"[/:]+")
 _NUMBER = re.compile(r"(?<![\w.,:/-])(?:\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)(?![\d])")
 
 
@@ -355,11 +371,11 @@ def key_tokens(text: str, *, segments: bool = True) -> list[str]:
     out: list[str] = []
     for m in _IDENT.finditer(text):
         tok = m.group(0).lower()
-        if not any(ch in tok for ch in "_./:-") or _NUMBER.fullmatch(tok):
+        if _NUMBER.fullmatch(tok):
             continue
         out.append(tok)
         if segments:
-            for seg in re.split(r"[/:]+", tok):
+            for seg in _SEGMENT_SPLIT.split(tok):
                 seg = seg.strip("._-")
                 if seg and seg != tok and any(ch in seg for ch in "_.-"):
                     out.append(seg)
@@ -484,9 +500,12 @@ class QueryBuilder:
         if parts:
             for fld, b in boosts.items():
                 subs.append(tantivy.Query.boost_query(self._text_query(parts, fld, 0), b))
-        keys = key_tokens(text, segments=False)
-        for k in keys:
-            subs.append(tantivy.Query.boost_query(tantivy.Query.term_query(self.schema, "keys", k), self.settings.keys_boost))
+        # Identifiers and numbers typed whole are extra evidence on top of the text match (added,
+        # not max-ed): an entry that names custom.governor/queue_depth beats one that says "queue depth".
+        exact = [
+            tantivy.Query.boost_query(tantivy.Query.term_query(self.schema, "keys", k), self.settings.keys_boost)
+            for k in key_tokens(text, segments=False)
+        ]
         if expand:
             fz = self.settings.fuzzy
             for raw in self.plain.analyze(text):
@@ -515,11 +534,19 @@ class QueryBuilder:
                 q = self.word(alt, boosts, expand=False)
                 if q is not None:
                     subs.append(tantivy.Query.boost_query(q, self.settings.synonym_boost))
-        if not subs:
+        if not subs and not exact:
             return None
+        best = None
         if len(subs) == 1:
-            return subs[0]
-        return tantivy.Query.disjunction_max_query(subs, tie_breaker=self.settings.tie_breaker)
+            best = subs[0]
+        elif subs:
+            best = tantivy.Query.disjunction_max_query(subs, tie_breaker=self.settings.tie_breaker)
+        if not exact:
+            return best
+        parts_q = ([best] if best is not None else []) + exact
+        if len(parts_q) == 1:
+            return parts_q[0]
+        return tantivy.Query.boolean_query([(tantivy.Occur.Should, q) for q in parts_q])
 
     def phrase(self, text: str, boosts: dict[str, float]) -> tantivy.Query | None:
         """Words in order (with the configured slop) in any boosted text field."""

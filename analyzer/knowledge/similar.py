@@ -49,6 +49,10 @@ def signal_words(incident_type: str, signals: Mapping[str, SignalValue], kb: Kno
                 if c in terms:
                     words += terms[c].split()
             continue
+        if k in ("summary", "text", "description", "title", "statement"):
+            if isinstance(value, str):
+                words += value.split()
+            continue
         if k in terms:
             words += terms[k].split()
         else:

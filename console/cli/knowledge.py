@@ -352,7 +352,8 @@ def list_entries(
 @click.pass_context
 def add(ctx: click.Context, pir_file: Path, allow_draft: bool, causes: tuple[str, ...], dest: Path | None, force: bool, as_json: bool) -> None:
     """Turn a finished post-incident review into a knowledge-base entry."""
-    from analyzer.knowledge import PirError, PirRefused, add_from_pir, read_pir, similar_incidents, team_entry_dir
+    from analyzer.knowledge import EntryError, PirError, PirRefused, add_from_pir, read_pir, team_entry_dir
+    from analyzer.knowledge.pir import suggest_related
 
     kb = _kb(ctx)
     target_dir = dest or team_entry_dir(kb.data_dir)
@@ -366,16 +367,19 @@ def add(ctx: click.Context, pir_file: Path, allow_draft: bool, causes: tuple[str
             "or pass --allow-draft",
             EXIT_REFUSED,
         )
+    try:
+        existing = kb.get(doc.meta.incident_id)
+    except (KeyError, EntryError):
+        existing = None
+    if existing is not None and (not force or existing.path.parent.resolve() != target_dir.resolve()):
+        fail(
+            f"{existing.path}: an entry for {doc.meta.incident_id} already exists"
+            + ("; pass --force to replace it" if existing.path.parent.resolve() == target_dir.resolve() else ""),
+            EXIT_REFUSED,
+        )
     related: list[str] = []
     try:
-        hits = similar_incidents(
-            doc.meta.incident_type,
-            {"service": doc.meta.service, **({"root_cause_hint": _split(causes)[0]} if causes else {})},
-            limit=3,
-            kb=kb,
-            exclude=[doc.meta.incident_id],
-        )
-        related = [h.entry_id for h in hits if doc.meta.incident_type in h.incident_types][:3]
+        related = suggest_related(doc, kb, _split(causes))
     except Exception as exc:  # suggestions are a bonus; the entry must still be written
         _warn([f"could not look up related incidents: {exc}"])
     try:
@@ -386,6 +390,8 @@ def add(ctx: click.Context, pir_file: Path, allow_draft: bool, causes: tuple[str
         fail(safe_text(str(exc)), EXIT_FAILED)
     except OSError as exc:
         fail(f"{target_dir}: cannot write the entry: {exc.strerror or exc}", EXIT_FAILED)
+    if existing is not None and existing.path.resolve() != path.resolve():
+        existing.path.unlink()  # --force: the new entry replaces the old file of the same incident
     report = None
     if target_dir.resolve() in [Path(d).resolve() for d in kb.entry_dirs]:
         report = kb.refresh()
