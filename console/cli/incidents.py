@@ -17,7 +17,9 @@ import click
 from console.cli.common import EXIT_FAILED, EXIT_NOT_FOUND, EXIT_USAGE, TIME_REF, data_dir, echo_json, fail, resolve_time, safe_text
 
 # Sub-commands contributed by other modules: name -> "module:attribute" (a click command).
-EXTRA_COMMANDS: dict[str, str] = {}
+EXTRA_COMMANDS: dict[str, str] = {
+    "warroom": "console.cli.warroom:warroom",
+}
 
 SEVERITIES = ("Sev1", "Sev2", "Sev3", "Sev4")
 STATUSES = ("open", "resolved", "escalated")
