@@ -88,18 +88,30 @@ def ledger_appends(tmp: Path, name: str, evs: list[IncidentEvent], batch: int) -
     return len(evs) / dt, ledger, keys
 
 
-def raw_ed25519(n: int, msg_len: int) -> tuple[float, float]:
+def raw_ed25519(n: int, msg_len: int) -> tuple[float, float, float]:
+    """(sign/s, verify/s wall, verify/s per CPU-second) on one core."""
     key = Ed25519PrivateKey.generate()
     pub = key.public_key()
     msgs = [os.urandom(msg_len) for _ in range(n)]
     t = time.perf_counter()
     sigs = [key.sign(m) for m in msgs]
     sign_rate = n / (time.perf_counter() - t)
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     for m, s in zip(msgs, sigs):
         pub.verify(s, m)
-    verify_rate = n / (time.perf_counter() - t)
-    return sign_rate, verify_rate
+    return sign_rate, n / (time.perf_counter() - t), n / (time.process_time() - c)
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process and its finished children (verification workers)."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+def timed(fn):  # noqa: ANN001, ANN201
+    t, c = time.perf_counter(), cpu_seconds()
+    out = fn()
+    return out, time.perf_counter() - t, cpu_seconds() - c
 
 
 def main() -> None:
@@ -128,34 +140,30 @@ def main() -> None:
         print(f"  ledger append, unbatched (1/txn)        {unbatched:>10,.0f}/s   ({unbatched / raw_rate:.0%} of raw commits)")
         print(f"  ledger append, batched (~500/txn)       {batched:>10,.0f}/s   ({batched / raw_rate:.1f}x raw commits; {len(big_events):,} receipts)")
         # -- raw crypto --------------------------------------------------------------------------
-        sign_rate, verify_rate = raw_ed25519(10_000 if args.quick else 30_000, len(envelope) // 4 * 3)
+        sign_rate, verify_rate, verify_cpu_rate = raw_ed25519(10_000 if args.quick else 30_000, len(envelope) // 4 * 3)
         print()
         print("Ed25519 (cryptography), one core")
         print(f"  sign                                    {sign_rate:>10,.0f}/s")
-        print(f"  verify                                  {verify_rate:>10,.0f}/s")
+        print(f"  verify                                  {verify_rate:>10,.0f}/s   ({verify_cpu_rate:,.0f} per CPU-second)")
         # -- verification ------------------------------------------------------------------------------
         size = ledger.size()
-        t = time.perf_counter()
-        rep1 = verify_ledger(ledger, keys.anchors(), workers=1)
-        one = time.perf_counter() - t
+        rep1, one, one_cpu = timed(lambda: verify_ledger(ledger, keys.anchors(), workers=1))
         assert rep1.ok, rep1.failures[:3]
-        t = time.perf_counter()
-        repn = verify_ledger(ledger, keys.anchors(), workers=cores)
-        many = time.perf_counter() - t
+        repn, many, many_cpu = timed(lambda: verify_ledger(ledger, keys.anchors(), workers=cores))
         assert repn.ok, repn.failures[:3]
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        t = time.perf_counter()
-        res = subprocess.run(
-            [sys.executable, "-m", "console.cli.main", "--data-dir", str(tmp / "batched"), "incidents", "verify", "--all"],
-            cwd=ROOT, env=env, capture_output=True, text=True,
-        )
-        cli = time.perf_counter() - t
+        cmd = [sys.executable, "-m", "console.cli.main", "--data-dir", str(tmp / "batched"), "incidents", "verify", "--all"]
+        res, cli, cli_cpu = timed(lambda: subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True))
         assert res.returncode == 0, res.stderr
         print()
         print(f"verify --all of a {size:,}-receipt ledger (signatures, payloads, Merkle root, history, chain, parents, order)")
-        print(f"  library, 1 worker                       {size / one:>10,.0f}/s   ({size / one / verify_rate:.0%} of raw verify)   {one:.2f} s")
-        print(f"  library, {cores} workers                       {size / many:>10,.0f}/s   ({size / many / verify_rate:.0%} of raw verify)   {many:.2f} s")
-        print(f"  `ggen incidents verify --all` (process) {size / cli:>10,.0f}/s   ({size / cli / verify_rate:.0%} of raw verify)   {cli:.2f} s")
+        print("                                           wall rate   vs raw verify   wall time   receipts per CPU-second")
+        for label, wall, cpu in (
+            ("library, 1 worker", one, one_cpu),
+            (f"library, {cores} workers", many, many_cpu),
+            ("`ggen incidents verify --all`", cli, cli_cpu),
+        ):
+            print(f"  {label:<38}{size / wall:>9,.0f}/s   {size / wall / verify_rate:>10.0%}   {wall:>8.2f} s   {size / cpu:>9,.0f} ({size / cpu / verify_cpu_rate:.0%} of raw)")
         # single receipt, with proofs from stored subtree hashes
         mid = ledger.get(size // 2)
         assert mid is not None
@@ -163,7 +171,9 @@ def main() -> None:
         for _ in range(20):
             verify_ledger(ledger, keys.anchors(), receipt_seqs=[mid.seq])
         single = (time.perf_counter() - t) / 20
-        print(f"  one receipt (--receipt-id) in that ledger                        {single * 1000:.1f} ms")
+        print(f"  one receipt (--receipt-id) in that ledger: {single * 1000:.1f} ms")
+        print()
+        print(f"load average during the run: {os.getloadavg()[0]:.2f} (other work on the machine skews wall times; CPU-second rates are steadier)")
 
 
 if __name__ == "__main__":
