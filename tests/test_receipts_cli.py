@@ -270,3 +270,21 @@ import click  # noqa: E402
 def _demo_command() -> None:
     """A sub-command contributed from another module."""
     click.echo("demo ran")
+
+
+def test_damaged_ledger_gives_one_line_errors(dd):
+    with sqlite3.connect(dd / "ledger.sqlite") as db:
+        db.execute("UPDATE receipts SET envelope = ? WHERE seq = 2", (b"{not json",))
+    res = run(dd, "incidents", "export", "--format", "json")
+    assert res.exit_code == 1 and "receipt seq 2 is damaged" in res.stderr and res.stderr.count("\n") == 1
+    res = run(dd, "incidents", "verify", "--all")
+    assert res.exit_code == 10 and "[envelope-malformed] seq 2" in res.stderr
+    assert run(dd, "incidents", "list", "--json").exit_code == 0  # history still lists what it can
+    assert run(dd, "incidents", "show", A, "--json").exit_code == 0
+
+
+def test_a_file_that_is_not_a_ledger(tmp_path):
+    (tmp_path / "ledger.sqlite").write_bytes(b"garbage" * 1000)
+    for args in (("incidents", "list"), ("incidents", "verify", "--all"), ("incidents", "show", A)):
+        res = run(tmp_path, *args)
+        assert res.exit_code == 28 and res.stderr.startswith("ggen: ") and res.stderr.count("\n") == 1, (args, res.output)

@@ -111,7 +111,9 @@ def _open_ledger(missing_ok: bool = False) -> Any:
             return None
         fail(str(exc), EXIT_NOT_FOUND)
     except LedgerCorrupt as exc:
-        fail(str(exc), 28)
+        from engine.receipts.verify import FailureKind
+
+        fail(str(exc), FailureKind.LEDGER_UNREADABLE.code)
 
 
 def _anchors(public_key: str | None) -> Any:
@@ -125,14 +127,18 @@ def _anchors(public_key: str | None) -> Any:
         if KeyStore.exists(keys_dir):
             return KeyStore.open(keys_dir).anchors()
     except KeyStoreError as exc:
-        fail(str(exc), 29)
+        from engine.receipts.verify import FailureKind
+
+        fail(str(exc), FailureKind.NO_TRUSTED_KEY.code)
     return TrustSet()
 
 
 def _pinned(path: str | None, default: bool) -> bytes | None:
     from engine.receipts.export import read_checkpoint_file
     from engine.receipts.note import NoteError
+    from engine.receipts.verify import FailureKind
 
+    bad = FailureKind.CHECKPOINT_MALFORMED.code
     if path is None:
         if not default:
             return None
@@ -144,9 +150,9 @@ def _pinned(path: str | None, default: bool) -> bytes | None:
     try:
         return read_checkpoint_file(p.read_bytes())
     except OSError as exc:
-        fail(f"{p}: cannot read the trusted checkpoint ({exc.strerror or exc})", 17)
+        fail(f"{p}: cannot read the trusted checkpoint ({exc.strerror or exc})", bad)
     except NoteError as exc:
-        fail(f"{p}: {exc}", 17)
+        fail(f"{p}: {exc}", bad)
 
 
 def _not_found(exc: Exception) -> NoReturn:
@@ -446,7 +452,7 @@ def checkpoint(pin: bool, output: str | None, as_json: bool) -> None:
     try:
         cp = parse_signed_checkpoint(raw)
     except NoteError as exc:
-        fail(f"the newest stored checkpoint is malformed: {exc}", 17)
+        fail(f"the newest stored checkpoint is malformed: {exc}", EXIT_FAILED)
     targets = [Path(output)] if output else []
     if pin:
         old = _pinned(None, True)

@@ -133,12 +133,18 @@ def build_export(
         consistency = [_b64(h) for h in tree.consistency_proof(prev_size, cp.size)]
 
     def entry(rec: StoredReceipt) -> dict[str, Any]:
+        try:
+            envelope, payload = rec.envelope.decode("ascii"), rec.payload()
+        except (ValueError, UnicodeDecodeError) as exc:  # EnvelopeError and JSON errors are ValueErrors
+            raise ExportError(f"receipt seq {rec.seq} is damaged ({exc}); run `ggen incidents verify --all`") from None
+        if leaf_hash(rec.envelope) != rec.leaf_hash:
+            raise ExportError(f"receipt seq {rec.seq} no longer matches its leaf hash; run `ggen incidents verify --all`")
         return {
             "seq": rec.seq,
-            "envelope": rec.envelope.decode("ascii"),
+            "envelope": envelope,
             "leaf_sha256": rec.leaf_hash.hex(),
             "inclusion_proof": [_b64(h) for h in tree.inclusion_proof(rec.seq, cp.size)],
-            "receipt": rec.payload(),
+            "receipt": payload,
         }
 
     manifest = sign_note(manifest_text(origin, cp.size, [r.leaf_hash for r in chosen]), signer.name, signer.key_id, signer.sign)
