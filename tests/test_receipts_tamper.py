@@ -415,3 +415,21 @@ def test_random_single_byte_corruptions_are_always_caught(world):
         assert not r.ok and r.failures_for(seq), (seq, kinds(r))
         put_envelope(ledger, seq, originals[seq])
     assert verify_ledger(ledger, keys.anchors()).ok
+
+
+def test_a_large_ledger_signed_by_nobody_we_trust_fails_fast(tmp_path):
+    """Thousands of failures are collected without quadratic work."""
+    import time
+
+    keys = KeyStore.init(tmp_path / "keys", origin="ggen.ledger/big")
+    ledger = Ledger.open(tmp_path / "l.sqlite", keys)
+    for _ in range(10):
+        ledger.append([ReceiptDraft(kind="certificate.issued", observed_at_ms=T0, recorded_at_ms=T0) for _ in range(500)], keys)
+    stranger = Signer.generate(keys.origin)
+    from engine.receipts.keys import TrustedKey, TrustSet
+
+    t = time.perf_counter()
+    r = verify_ledger(ledger, TrustSet([TrustedKey(stranger.name, stranger.key_id, stranger.public_key)]), workers=1)
+    assert time.perf_counter() - t < 5
+    assert r.first.kind is K.CHECKPOINT_UNTRUSTED and len(r.failures) == 5001
+    assert all(f.kind is K.KEY_UNKNOWN for f in r.failures[1:])

@@ -127,6 +127,8 @@ class VerifyReport:
     failures: list[Failure] = field(default_factory=list)
     seqs: list[int] = field(default_factory=list)
     receipt_ids: dict[int, str] = field(default_factory=dict)
+    _seen: set[Failure] = field(default_factory=set, repr=False)
+    _by_seq: dict[int | None, list[Failure]] = field(default_factory=dict, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -141,12 +143,14 @@ class VerifyReport:
         return 0 if self.ok else self.failures[0].kind.code
 
     def failures_for(self, seq: int) -> list[Failure]:
-        return [f for f in self.failures if f.seq == seq]
+        return list(self._by_seq.get(seq, ()))
 
     def add(self, kind: FailureKind, reason: str, seq: int | None = None, receipt_id: str | None = None) -> None:
         f = Failure(kind, reason, seq, receipt_id)
-        if f not in self.failures:
+        if f not in self._seen:
+            self._seen.add(f)
             self.failures.append(f)
+            self._by_seq.setdefault(seq, []).append(f)
 
     def to_json(self) -> dict[str, Any]:
         return {
