@@ -154,3 +154,23 @@ def test_verify_without_any_key(tmp_path):
     ledger.append([ReceiptDraft(kind="certificate.issued", observed_at_ms=1, recorded_at_ms=1)], keys)
     report = verify_ledger(ledger, TrustSet())
     assert report.exit_code == FailureKind.NO_TRUSTED_KEY.code == 29
+
+
+def test_two_rotations_racing_from_stale_views(tmp_path):
+    """Two `ggen keys rotate` started from the same key: the second must not claim the wrong old key."""
+    keys_a = KeyStore.init(tmp_path / "keys")
+    keys_b = KeyStore.open(tmp_path / "keys")
+    ledger_a = Ledger.open(tmp_path / "l.sqlite", keys_a)
+    ledger_b = Ledger.open(tmp_path / "l.sqlite", keys_b)
+    new_b = keys_b.new_key(0)  # b prepared its rotation from the genesis key...
+    rotate_key(ledger_a, keys_a, now_ms=1)  # ...but a rotated first
+    draft = ReceiptDraft(
+        kind="key.rotated",
+        observed_at_ms=2,
+        recorded_at_ms=2,
+        evidence={"old_key_id": keys_b.genesis_key_id, "new_key_id": new_b.key_id, "new_public_key": base64.b64encode(new_b.public_key).decode()},
+        parents=[],
+    )
+    with pytest.raises(LedgerError, match="changed meanwhile"):
+        ledger_b.append([draft], keys_b)
+    assert verify_ledger(ledger_a, keys_a.anchors()).ok

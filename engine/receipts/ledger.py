@@ -437,6 +437,8 @@ class Ledger:
         new_id = ev.get("new_key_id") if isinstance(ev, dict) else None
         if not isinstance(new_id, str) or new_id == key_id:
             raise LedgerError("a key.rotated receipt must name a new key (evidence.new_key_id)")
+        if ev.get("old_key_id", key_id) != key_id:
+            raise LedgerError(f"the signing key changed meanwhile (now {key_id}, not {ev.get('old_key_id')}); rotate again")
         new_signer = keys.signer(new_id)  # the new key must be usable before the ledger switches to it
         if base64.b64encode(new_signer.public_key).decode("ascii") != ev.get("new_public_key"):
             raise LedgerError("key.rotated evidence.new_public_key does not match the new key")
