@@ -16,6 +16,7 @@ COMMANDS: dict[str, str] = {
     "keys": "console.cli.keys:keys",
     "knowledge": "console.cli.knowledge:knowledge",
     "oncall": "console.cli.oncall:oncall",
+    "status-page": "console.cli.status_page:status_page",
 }
 
 # Aliases the runbooks use. `ggen incident ...` is the same group as `ggen incidents ...`.
