@@ -388,3 +388,31 @@ def test_similar_incidents_uses_the_data_dir(tmp_path: Path, monkeypatch: pytest
     hits = similar_incidents("latency_spike", {"cpu_pct": 97}, data_dir=tmp_path / "data")
     assert [h.entry_id for h in hits] == [p.name[:-3]]
     assert (tmp_path / "data" / "knowledge-index" / "manifest.json").exists()
+
+
+def test_big_rebuilds_prepare_entries_on_all_cores_with_the_same_result(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import analyzer.knowledge.index as index_module
+
+    d = tmp_path / "e"
+    for i in range(10):
+        write(d, i)
+    broken = write(d, 10)
+    broken.write_text(broken.read_text().replace("severity: Sev", "severity: Level", 1))
+    dup = write(tmp_path / "dup", 3)  # same incident as entry 3
+    serial = KnowledgeBase(DataDir(tmp_path / "serial"), entry_dirs=[d, dup.parent]).refresh()
+    monkeypatch.setattr(index_module, "PARALLEL_MIN_FILES", 4)
+    parallel_kb = KnowledgeBase(DataDir(tmp_path / "parallel"), entry_dirs=[d, dup.parent])
+    parallel = parallel_kb.refresh()
+    assert sorted(parallel.added) == sorted(serial.added) and len(parallel.added) == 10
+    assert [str(e) for e in parallel.errors] == [str(e) for e in serial.errors] and len(parallel.errors) == 2
+    assert len(ids(search(parallel_kb, text="symptoms OR breaker OR queue", limit=50))) >= 1
+
+
+def test_a_duplicate_becomes_valid_when_the_original_goes(tmp_path: Path) -> None:
+    p1 = write(tmp_path / "a", 1)
+    p2 = write(tmp_path / "b", 1)
+    kb = KnowledgeBase(DataDir(tmp_path / "data"), entry_dirs=[tmp_path / "a", tmp_path / "b"])
+    assert len(kb.refresh().errors) == 1
+    p1.unlink()
+    rep = kb.refresh()
+    assert rep.errors == [] and rep.added == [p2.name[:-3]] and rep.removed == [p1.name[:-3]]

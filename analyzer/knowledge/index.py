@@ -133,8 +133,8 @@ def entry_fields(entry: Entry) -> dict[str, Any]:
     }
 
 
-def entry_document(entry: Entry) -> tantivy.Document:
-    f = entry_fields(entry)
+def document_from_fields(f: dict[str, Any]) -> tantivy.Document:
+    """A tantivy document from :func:`entry_fields` output."""
     doc = tantivy.Document()
     for name in ("id", "path", *TEXT_FIELDS, "all", "words", "keys"):
         doc.add_text(name, f[name])
@@ -145,6 +145,53 @@ def entry_document(entry: Entry) -> tantivy.Document:
     doc.add_integer("day", f["day"])
     doc.add_bytes("meta", f["meta"])
     return doc
+
+
+def entry_document(entry: Entry) -> tantivy.Document:
+    return document_from_fields(entry_fields(entry))
+
+
+PARALLEL_MIN_FILES = 1000
+
+Prepared = tuple  # ("ok", path, sha, id, urn, fields) | ("same", path, sha) | ("error", path, sha, field, message)
+
+
+def prepare_file(job: tuple[str, str | None]) -> Prepared:
+    """Read, hash, validate and turn one entry file into index fields (runs in worker processes
+    for big rebuilds). ``job`` is (path, sha256 already indexed for it or None)."""
+    path, known_sha = job
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        return ("error", path, "", None, f"cannot read: {exc.strerror or exc}")
+    sha = hashlib.sha256(raw).hexdigest()
+    if known_sha is not None and known_sha == sha:
+        return ("same", path, sha)
+    try:
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise EntryError(path, None, f"not UTF-8 text (byte {exc.start})") from None
+        entry = parse_entry(Path(path), text)
+    except EntryError as err:
+        return ("error", path, sha, err.field, err.message)
+    return ("ok", path, sha, entry.entry_id, entry.meta.incident_id, entry_fields(entry))
+
+
+def prepare_files(jobs: list[tuple[str, str | None]]) -> list[Prepared]:
+    """:func:`prepare_file` for every job, in order; on all cores when there are many (a full
+    rebuild of a large knowledge base), in this process otherwise or if workers cannot start."""
+    workers = min(os.cpu_count() or 1, 8)
+    if len(jobs) >= PARALLEL_MIN_FILES and workers > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        try:
+            with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+                return list(pool.map(prepare_file, jobs, chunksize=max(50, len(jobs) // (workers * 8))))
+        except Exception:  # no /dev/shm, fork limits, frozen interpreter: do it here instead
+            pass
+    return [prepare_file(j) for j in jobs]
 
 
 @dataclass(frozen=True)
@@ -330,6 +377,7 @@ class KnowledgeBase:
         self._index: tantivy.Index | None = None
         self._memory = False
         self._manifest: dict[str, Any] | None = None
+        self._manifest_key: tuple[int, int, int] | None = None
         self.notices: list[str] = []
 
     # --- files -----------------------------------------------------------------------------
@@ -424,11 +472,19 @@ class KnowledgeBase:
         if self._memory:
             return self._manifest
         try:
+            st = os.stat(self.manifest_path)
+        except OSError:
+            return None
+        key = (st.st_mtime_ns, st.st_size, st.st_ino)
+        if self._manifest is not None and self._manifest_key == key:
+            return self._manifest  # unchanged since this process last read or wrote it
+        try:
             data = orjson.loads(self.manifest_path.read_bytes())
         except (OSError, orjson.JSONDecodeError):
             return None
         if not isinstance(data, dict) or data.get("schema") != SCHEMA_VERSION or not isinstance(data.get("files"), dict):
             return None
+        self._manifest, self._manifest_key = data, key
         return data
 
     def _write_manifest(self, manifest: dict[str, Any]) -> None:
@@ -438,6 +494,8 @@ class KnowledgeBase:
         tmp = self.manifest_path.with_suffix(".tmp")
         tmp.write_bytes(orjson.dumps(manifest))
         os.replace(tmp, self.manifest_path)
+        st = os.stat(self.manifest_path)
+        self._manifest_key = (st.st_mtime_ns, st.st_size, st.st_ino)
 
     @contextlib.contextmanager
     def _lock(self) -> Iterator[None]:
@@ -484,61 +542,56 @@ class KnowledgeBase:
         old: dict[str, dict[str, Any]] = manifest["files"]
         new: dict[str, dict[str, Any]] = {}
         to_delete: list[str] = []
-        to_add: list[Entry] = []
+        to_add: list[dict[str, Any]] = []
         # ids and incident ids already held by files that stay as they are
         ids: dict[str, str] = {}
         urns: dict[str, str] = {}
         pending: list[tuple[str, os.stat_result]] = []
         for path, st in files.items():
             rec = old.get(path)
-            if rec is not None and rec["mtime_ns"] == st.st_mtime_ns and rec["size"] == st.st_size:
+            # Broken files are looked at again whenever anything changed: a duplicate id may be gone.
+            if rec is not None and "id" in rec and rec["mtime_ns"] == st.st_mtime_ns and rec["size"] == st.st_size:
                 new[path] = rec
-                if "id" in rec:
-                    ids[rec["id"]] = path
-                    urns[rec["urn"]] = path
-                report.unchanged += 1
-            else:
-                pending.append((path, st))
-        for path, st in pending:
-            rec = old.get(path)
-            try:
-                raw = Path(path).read_bytes()
-            except OSError as exc:
-                err = EntryError(path, None, f"cannot read: {exc.strerror or exc}")
-                new[path] = {"mtime_ns": st.st_mtime_ns, "size": st.st_size, "sha256": "", **_err_rec(err)}
-                if rec is not None and "id" in rec:
-                    to_delete.append(path)
-                continue
-            sha = hashlib.sha256(raw).hexdigest()
-            if rec is not None and rec.get("sha256") == sha and "id" in rec and rec["id"] not in ids:
-                new[path] = {**rec, "mtime_ns": st.st_mtime_ns, "size": st.st_size}
                 ids[rec["id"]] = path
                 urns[rec["urn"]] = path
                 report.unchanged += 1
-                continue
-            try:
-                try:
-                    text = raw.decode("utf-8")
-                except UnicodeDecodeError as exc:
-                    raise EntryError(path, None, f"not UTF-8 text (byte {exc.start})") from None
-                entry = parse_entry(Path(path), text)
-                _check_unique(entry, ids, urns)
-            except EntryError as err:
-                new[path] = {"mtime_ns": st.st_mtime_ns, "size": st.st_size, "sha256": sha, **_err_rec(err)}
+            else:
+                pending.append((path, st))
+        jobs = [(path, old[path].get("sha256") if path in old and "id" in old[path] else None) for path, _ in pending]
+        for (path, st), res in zip(pending, prepare_files(jobs)):
+            rec = old.get(path)
+            if res[0] == "same":
+                assert rec is not None
+                if rec["id"] not in ids and rec["urn"] not in urns:
+                    new[path] = {**rec, "mtime_ns": st.st_mtime_ns, "size": st.st_size}
+                    ids[rec["id"]] = path
+                    urns[rec["urn"]] = path
+                    report.unchanged += 1
+                    continue
+                res = prepare_file((path, None))
+            if res[0] == "ok":
+                _, _, sha, entry_id, urn, fields = res
+                if entry_id in ids:
+                    res = ("error", path, sha, None, f"duplicate entry id {entry_id} (also {ids[entry_id]})")
+                elif urn in urns:
+                    res = ("error", path, sha, "incident_id", f"{urn} is already used by {urns[urn]}")
+            if res[0] == "error":
+                _, _, sha, fld, msg = res
+                new[path] = {"mtime_ns": st.st_mtime_ns, "size": st.st_size, "sha256": sha, **_err_rec(EntryError(path, fld, msg))}
                 if rec is not None and "id" in rec:
                     to_delete.append(path)
                 continue
-            ids[entry.entry_id] = path
-            urns[entry.meta.incident_id] = path
-            new[path] = {"mtime_ns": st.st_mtime_ns, "size": st.st_size, "sha256": sha, "id": entry.entry_id, "urn": entry.meta.incident_id}
+            ids[entry_id] = path
+            urns[urn] = path
+            new[path] = {"mtime_ns": st.st_mtime_ns, "size": st.st_size, "sha256": sha, "id": entry_id, "urn": urn}
             if rec is not None and "id" in rec:
                 to_delete.append(path)
-                report.updated.append(entry.entry_id)
+                report.updated.append(entry_id)
             else:
                 if rec is not None:
                     to_delete.append(path)  # harmless if it was never indexed
-                report.added.append(entry.entry_id)
-            to_add.append(entry)
+                report.added.append(entry_id)
+            to_add.append(fields)
         for path, rec in old.items():
             if path not in files:
                 to_delete.append(path)
@@ -551,8 +604,8 @@ class KnowledgeBase:
             try:
                 for path in to_delete:
                     writer.delete_documents_by_term("path", path)
-                for entry in to_add:
-                    writer.add_document(entry_document(entry))
+                for fields in to_add:
+                    writer.add_document(document_from_fields(fields))
                 writer.commit()
                 writer.wait_merging_threads()
             except BaseException:

@@ -358,9 +358,11 @@ def _truncate(clauses: list[Clause], limit: int) -> list[Clause]:
 
 _NUMERIC_PLURAL = re.compile(r"^(\d+(?:xx)?)s$")
 # Words joined by _ . / : or - (at least one joint): custom.governor/queue_depth, us-west1, idx_user_account.
-_IDENT = re.compile(r"[A-Za-z0-9]+(?:[_./:\-]+[A-Za-z0-9]+)+")
+_IDENT = re.compile(r"[A-Za-z0-9]++(?:[_./:\-]++[A-Za-z0-9]++)+")  # possessive: no backtracking
 _SEGMENT_SPLIT = re.compile(r"[/:]+")
-_NUMBER = re.compile(r"(?<![\w.,:/-])(?:\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)(?![\d])")
+# A number not glued to a word, path or version on its left: 3,847 / 4.2 / 503 (from "503s").
+# The first digit is matched before the look-behind so the scan skips non-digits quickly.
+_NUMBER = re.compile(r"\d(?<![\w.,:/-]\d)(?:\d{0,2}(?:,\d{3})++|\d*+(?:\.\d++)?)(?![\d])")
 
 
 def key_tokens(text: str, *, segments: bool = True) -> list[str]:
