@@ -416,3 +416,39 @@ def test_a_duplicate_becomes_valid_when_the_original_goes(tmp_path: Path) -> Non
     p1.unlink()
     rep = kb.refresh()
     assert rep.errors == [] and rep.added == [p2.name[:-3]] and rep.removed == [p1.name[:-3]]
+
+
+def _refresh_in_child(root: str, entries: str) -> tuple[int, int]:
+    kb = KnowledgeBase(DataDir(Path(root)), entry_dirs=[Path(entries)])
+    rep = kb.refresh()
+    return len(rep.added), kb.searcher().num_docs
+
+
+def test_two_processes_refreshing_at_once_share_one_index(tmp_path: Path) -> None:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from analyzer.knowledge.synthetic import write_synthetic
+
+    write_synthetic(tmp_path / "e", 300)
+    args = (str(tmp_path / "data"), str(tmp_path / "e"))
+    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
+        results = list(pool.map(_refresh_in_child, *zip(args, args)))
+    # One process indexed everything under the lock; the other found it done. Both see 300 documents.
+    assert sorted(added for added, _ in results) == [0, 300]
+    assert all(docs == 300 for _, docs in results)
+
+
+def test_broken_search_settings_name_the_file_and_field(tmp_path: Path) -> None:
+    from analyzer.knowledge.settings import SETTINGS_PATH, load_settings
+    from engine.policy.loader import PolicyError
+
+    bad = tmp_path / "search.toml"
+    bad.write_text(SETTINGS_PATH.read_text().replace("keys_boost = 3.0", 'keys_boost = "high"'))
+    with pytest.raises(PolicyError) as exc:
+        load_settings(bad)
+    assert exc.value.path == str(bad) and exc.value.field == "keys_boost"
+    bad.write_text(SETTINGS_PATH.read_text().replace("[fields.solution]", "[fields.solutions]"))
+    with pytest.raises(PolicyError) as exc:
+        load_settings(bad)
+    assert exc.value.field is not None and "fields" in exc.value.field

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from datetime import date
+from datetime import date  # noqa: F401 - pydantic resolves the "date" annotations at runtime
 from pathlib import Path
 from typing import Any, Literal
 

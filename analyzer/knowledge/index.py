@@ -28,7 +28,7 @@ from engine.datadir import DataDir
 from engine.policy.loader import PolicyError
 
 from .entry import CAUSES, Entry, EntryError, SEVERITIES, parse_entry, plain_text
-from .query import BuildNotes, ParsedQuery, QueryBuilder, key_tokens, parse_query, resolve_incident_type, resolve_severity
+from .query import ParsedQuery, QueryBuilder, key_tokens, parse_query, resolve_incident_type, resolve_severity
 from .settings import PACKAGED_DIR, TEXT_FIELDS, SearchSettings, load_settings
 
 SCHEMA_VERSION = 4
@@ -620,9 +620,17 @@ class KnowledgeBase:
     # --- search ----------------------------------------------------------------------------
 
     def searcher(self) -> tantivy.Searcher:
+        """A searcher on the latest committed state of the index."""
         index = self._open()
-        index.reload()
-        return index.searcher()
+        try:
+            index.reload()
+            return index.searcher()
+        except Exception:
+            # Another process rebuilt the index under us (schema change, reindex): open it afresh.
+            self._index = None
+            index = self._open()
+            index.reload()
+            return index.searcher()
 
     def search(self, request: SearchRequest, *, refresh: bool = True, log: bool = True, now_ms: int | None = None) -> SearchResult:
         """Ranked entries for ``request``. Never raises for anything the user typed."""
