@@ -452,3 +452,22 @@ def test_broken_search_settings_name_the_file_and_field(tmp_path: Path) -> None:
     with pytest.raises(PolicyError) as exc:
         load_settings(bad)
     assert exc.value.field is not None and "fields" in exc.value.field
+
+
+def test_entry_dirs_from_config_toml(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from analyzer.knowledge import default_entry_dirs
+    from engine.policy.loader import PolicyError
+
+    monkeypatch.delenv("GGEN_KNOWLEDGE_DIRS", raising=False)
+    dd = DataDir(tmp_path / "data").ensure()
+    assert default_entry_dirs(dd) == [PACKAGED_DIR, dd.root / "knowledge-base"]
+    dd.config_path.write_text('[delivery]\n\n[knowledge]\nentry_dirs = ["kb", "/srv/shared-kb"]\n')
+    assert default_entry_dirs(dd) == [PACKAGED_DIR, (dd.root / "kb").resolve(), Path("/srv/shared-kb")]
+    dd.config_path.write_text('[knowledge]\nentry_dirs = ["kb"]\ninclude_packaged = false\n')
+    assert default_entry_dirs(dd) == [(dd.root / "kb").resolve()]
+    dd.config_path.write_text('[knowledge]\nentry_dir = "kb"\n')
+    with pytest.raises(PolicyError) as exc:
+        default_entry_dirs(dd)
+    assert exc.value.field == "knowledge.entry_dir" and exc.value.path == str(dd.config_path)
+    monkeypatch.setenv("GGEN_KNOWLEDGE_DIRS", str(tmp_path / "x"))
+    assert default_entry_dirs(dd) == [(tmp_path / "x").resolve()]

@@ -25,7 +25,9 @@ import orjson
 import tantivy
 
 from engine.datadir import DataDir
-from engine.policy.loader import PolicyError
+from pydantic import BaseModel, ConfigDict, Field
+
+from engine.policy.loader import PolicyError, StrictModel, read_data_file, validate
 
 from .entry import CAUSES, Entry, EntryError, SEVERITIES, parse_entry, plain_text
 from .query import ParsedQuery, QueryBuilder, key_tokens, parse_query, resolve_incident_type, resolve_severity
@@ -42,12 +44,39 @@ def team_entry_dir(data_dir: DataDir) -> Path:
     return data_dir.root / TEAM_DIR_NAME
 
 
+class KnowledgeConfig(StrictModel):
+    """The ``[knowledge]`` section of ``<data dir>/config.toml``."""
+
+    entry_dirs: list[str] = Field(default_factory=list)
+    include_packaged: bool = True
+
+
+class _ConfigFile(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    knowledge: KnowledgeConfig = Field(default_factory=KnowledgeConfig)
+
+
 def default_entry_dirs(data_dir: DataDir) -> list[Path]:
-    """``$GGEN_KNOWLEDGE_DIRS`` (os.pathsep-separated) if set, else the packaged entries plus the
-    team's directory in the data dir."""
+    """Where entries are read from, first match wins:
+
+    1. ``$GGEN_KNOWLEDGE_DIRS`` (os.pathsep-separated);
+    2. ``[knowledge] entry_dirs`` in ``<data dir>/config.toml`` (relative paths are relative to
+       the data dir), after the packaged entries unless ``include_packaged = false``;
+    3. the packaged entries plus ``<data dir>/knowledge-base`` (where ``knowledge add`` writes).
+
+    A broken config section raises PolicyError naming the file and the field.
+    """
     env = os.environ.get(ENV_ENTRY_DIRS)
     if env:
         return [Path(p).expanduser().resolve() for p in env.split(os.pathsep) if p.strip()]
+    cfg_path = data_dir.config_path
+    if cfg_path.exists():
+        cfg = validate(cfg_path, read_data_file(cfg_path), _ConfigFile).knowledge
+        if cfg.entry_dirs:
+            dirs = [(data_dir.root / Path(d).expanduser()).resolve() for d in cfg.entry_dirs]
+            return ([PACKAGED_DIR] if cfg.include_packaged else []) + dirs
+        if not cfg.include_packaged:
+            return [team_entry_dir(data_dir)]
     return [PACKAGED_DIR, team_entry_dir(data_dir)]
 
 
