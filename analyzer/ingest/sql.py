@@ -19,8 +19,11 @@ MARKER = "\x01\x02\x03"
 TAG_REJECT = "\x01R"
 TAG_START_REJECT = "\x01S"
 TAG_CONT = "\x01C"
+TAG_MARKER = "\x01M"  # a marker line: its reject was recorded by the sanitizer
 RAW_LIMIT = 2048
 MAX_LINE_BYTES = 1 << 20
+# DuckDB's CSV reader buffer per thread: small enough to keep memory low, larger than a line.
+READ_BUFFER_BYTES = 4 * MAX_LINE_BYTES
 TS_MIN = "1970-01-01 00:00:00+00"
 TS_MAX = "2200-01-01 00:00:00+00"
 EVENT_COLUMNS = "ts, level, raw_level, service, host, message, trace_id, span_id, request_id, attrs, source_file, source_line"
@@ -41,7 +44,7 @@ def read_lines(path: str, compression: str = "none") -> str:
     return (
         f"read_csv({lit(path)}, columns={{'line': 'VARCHAR'}}, delim={lit(LINE_DELIM)}, quote='', escape='', "
         f"header=false, auto_detect=false, strict_mode=false, max_line_size={MAX_LINE_BYTES + 4096}, "
-        f"compression={lit(compression)})"
+        f"buffer_size={READ_BUFFER_BYTES}, compression={lit(compression)})"
     )
 
 
@@ -90,6 +93,7 @@ def epoch_or_iso_ts(text: str) -> str:
     """
     num = f"TRY_CAST({text} AS DOUBLE)"
     big = f"TRY_CAST({text} AS HUGEINT)"
+    first = f"TRY_CAST({text} AS TIMESTAMPTZ)"
     epoch = (
         f"CASE WHEN abs({num}) < 1e11 THEN to_timestamp({num}) "
         f"WHEN abs({num}) < 1e14 THEN timezone('UTC', make_timestamp(CAST(round({num} * 1000) AS BIGINT))) "
@@ -98,7 +102,8 @@ def epoch_or_iso_ts(text: str) -> str:
         f"ELSE NULL END"
     )
     iso = f"TRY_CAST(replace({text}, ',', '.') AS TIMESTAMPTZ)"
-    return f"(CASE WHEN {text} IS NULL THEN NULL WHEN {num} IS NOT NULL THEN {epoch} ELSE {iso} END)"
+    # The common case (ISO with a dot) first; numbers and comma fractions only for what is left.
+    return f"coalesce({first}, CASE WHEN {text} IS NULL THEN NULL WHEN {num} IS NOT NULL THEN {epoch} ELSE {iso} END)"
 
 
 def ts_reason(raw_ts: str, ts: str) -> str:
@@ -209,44 +214,48 @@ def jsonl_events_sql(
     # attrs: the record without the keys whose values became columns (nested sources stay).
     used = [_used_key(ef[k], col) for k in ("ts", "level", "message", "service", "host", "trace_id", "span_id", "request_id")]
     patch = "'{' || " + " || ',' || ".join(f"to_json({u}) || ':null'" for u in used) + " || '}'"
-    return f"""
-INSERT INTO events ({EVENT_COLUMNS})
-SELECT
-  CASE WHEN ok THEN ts END,
-  CASE WHEN ok THEN {level_or_default('raw_level', vocab)} END,
-  CASE WHEN ok THEN raw_level ELSE reason END,
-  CASE WHEN ok THEN service END,
-  CASE WHEN ok THEN host END,
-  CASE WHEN ok THEN message ELSE coalesce(line, '') END,
-  CASE WHEN ok THEN trace_id END,
-  CASE WHEN ok THEN span_id END,
-  CASE WHEN ok THEN request_id END,
-  CASE WHEN ok THEN attrs END,
-  {lit(source_file)},
-  n
-FROM (
-  SELECT *, {ts_ok('ts')} AS ok,
-    CASE
+    reason = f"""CASE
+      WHEN line = {lit(MARKER)} THEN '{TAG_MARKER}'
       WHEN line IS NULL OR trim(line) = '' THEN '{TAG_REJECT}empty line'
       WHEN v IS NULL OR NOT json_valid(line) THEN '{TAG_REJECT}invalid JSON'
       WHEN json_type(line) <> 'OBJECT' THEN '{TAG_REJECT}JSON value is not an object'
-      ELSE '{TAG_REJECT}' || {ts_reason('ts_raw', 'ts')}
-    END AS reason
+      ELSE '{TAG_REJECT}' || {ts_reason('ts_raw', 'ts_any')} END"""
+    # Reasons and attrs are computed only for the rows that need them (CASE evaluates lazily).
+    return f"""
+INSERT INTO events ({EVENT_COLUMNS})
+SELECT
+  ts,
+  CASE WHEN ok THEN {level_or_default('raw_level', vocab)} END,
+  CASE WHEN ok THEN raw_level ELSE {reason} END,
+  service, host,
+  CASE WHEN ok THEN message ELSE coalesce(line, '') END,
+  trace_id, span_id, request_id,
+  CASE WHEN ok THEN nullif(json_merge_patch(line, {patch}), '{{}}') END,
+  {lit(source_file)},
+  n
+FROM (
+  SELECT n, line, v, ts_raw, ok, ts AS ts_any, CASE WHEN ok THEN ts END AS ts,
+    CASE WHEN ok THEN raw_level END AS raw_level, CASE WHEN ok THEN service END AS service,
+    CASE WHEN ok THEN host END AS host, message,
+    CASE WHEN ok THEN trace_id END AS trace_id, CASE WHEN ok THEN span_id END AS span_id,
+    CASE WHEN ok THEN request_id END AS request_id
   FROM (
-    SELECT n, line, v, ts_raw, {epoch_or_iso_ts('ts_raw')} AS ts, raw_level, service, host, message, trace_id, span_id, request_id,
-      CASE WHEN v IS NOT NULL THEN nullif(json_merge_patch(line, {patch}), '{{}}') END AS attrs
+    SELECT *, {ts_ok('ts')} AS ok
     FROM (
-      SELECT n, line, v,
-        {ts_raw} AS ts_raw,
-        {lvl_raw} AS raw_level,
-        {svc} AS service,
-        {_coalesce(ef['host'], col)} AS host,
-        {_coalesce(ef['message'], col)} AS message,
-        {_coalesce(ef['trace_id'], col)} AS trace_id,
-        {_coalesce(ef['span_id'], col)} AS span_id,
-        {_coalesce(ef['request_id'], col)} AS request_id
-      FROM (SELECT n, line, CASE WHEN line IS NOT NULL AND line <> {lit(MARKER)} THEN try(json_transform(line, {struct_lit})) END AS v
-            FROM {source} WHERE line IS NULL OR line <> {lit(MARKER)})
+      SELECT n, line, v, ts_raw, {epoch_or_iso_ts('ts_raw')} AS ts, raw_level, service, host, message, trace_id, span_id, request_id
+      FROM (
+        SELECT n, line, v,
+          {ts_raw} AS ts_raw,
+          {lvl_raw} AS raw_level,
+          {svc} AS service,
+          {_coalesce(ef['host'], col)} AS host,
+          {_coalesce(ef['message'], col)} AS message,
+          {_coalesce(ef['trace_id'], col)} AS trace_id,
+          {_coalesce(ef['span_id'], col)} AS span_id,
+          {_coalesce(ef['request_id'], col)} AS request_id
+        FROM (SELECT n, line, CASE WHEN line IS NOT NULL AND line <> {lit(MARKER)} THEN try(json_transform(line, {struct_lit})) END AS v
+              FROM {source})
+      )
     )
   )
 )
@@ -339,14 +348,16 @@ def text_events_sql(
     ok_record = "matched AND " + ts_ok("ts")
     if fmt.multiline:
         not_matched = (
-            f"CASE WHEN regexp_matches(coalesce(line, ''), '[\\x00-\\x08\\x0B\\x0C\\x0E-\\x1F\\x7F]') "
+            f"CASE WHEN line = {lit(MARKER)} THEN '{TAG_MARKER}' "
+            f"WHEN regexp_matches(coalesce(line, ''), '[\\x00-\\x08\\x0B\\x0C\\x0E-\\x1F\\x7F]') "
             f"THEN '{TAG_REJECT}control characters in a line that does not match {fmt.name}' "
             f"ELSE '{TAG_CONT}' END"
         )
         bad_match = f"'{TAG_START_REJECT}' || {ts_reason('ts_raw', 'ts')}"
     else:
         not_matched = (
-            f"CASE WHEN line IS NULL OR trim(line) = '' THEN '{TAG_REJECT}empty line' "
+            f"CASE WHEN line = {lit(MARKER)} THEN '{TAG_MARKER}' "
+            f"WHEN line IS NULL OR trim(line) = '' THEN '{TAG_REJECT}empty line' "
             f"ELSE '{TAG_REJECT}does not match format {fmt.name}' END"
         )
         bad_match = f"'{TAG_REJECT}' || {ts_reason('ts_raw', 'ts')}"
@@ -379,7 +390,7 @@ FROM (
     FROM (
       SELECT n, line, m, coalesce({ts_text} IS NOT NULL, false) AS matched, {ts_text} AS ts_raw
       FROM (SELECT n, line, regexp_extract(line, {lit(fmt.regex)}, {names_sql}) AS m
-            FROM {source} WHERE line IS NULL OR line <> {lit(MARKER)})
+            FROM {source})
     )
    )
   )
@@ -436,7 +447,8 @@ SELECT
   n
 FROM (
   SELECT *, {ts_ok('ts')} AS ok,
-    CASE WHEN line IS NULL OR trim(line) = '' THEN '{TAG_REJECT}empty line'
+    CASE WHEN line = {lit(MARKER)} THEN '{TAG_MARKER}'
+         WHEN line IS NULL OR trim(line) = '' THEN '{TAG_REJECT}empty line'
          WHEN len(keys) = 0 THEN '{TAG_REJECT}no key=value pairs (not logfmt)'
          ELSE '{TAG_REJECT}' || {ts_reason('ts_raw', 'ts')} END AS reason
   FROM (
@@ -453,7 +465,7 @@ FROM (
           SELECT n, line,
             regexp_extract_all(coalesce(line, ''), {lit(LOGFMT_PAIR)}, 1) AS keys,
             list_transform(regexp_extract_all(coalesce(line, ''), {lit(LOGFMT_PAIR)}, 2), lambda x: {unq}) AS vals
-          FROM {source} WHERE line IS NULL OR line <> {lit(MARKER)}
+          FROM {source}
         )
       )
     )
@@ -504,7 +516,7 @@ def jsonl_metrics_sql(
           {_coalesce(fields.value, col)} AS value_raw, {svc} AS service,
           CASE {labels} {nested_labels} ELSE {rest} END AS labels
         FROM (SELECT n, line, CASE WHEN line IS NOT NULL AND line <> {lit(MARKER)} THEN try(json_transform(line, {struct_lit})) END AS v
-              FROM {source} WHERE line IS NULL OR line <> {lit(MARKER)})
+              FROM {source})
       )"""
     good = f"{ts_ok('ts')} AND metric IS NOT NULL AND value IS NOT NULL"
     insert = f"""
@@ -514,7 +526,8 @@ SELECT ts, service, metric, value, labels, {lit(source_file)}, n FROM ({parsed})
     rejects = f"""
 INSERT INTO rejects (source_file, line, reason, raw, raw_bytes)
 SELECT {lit(source_file)}, n,
-  CASE WHEN line IS NULL OR trim(line) = '' THEN 'empty line'
+  CASE WHEN line = {lit(MARKER)} THEN '{TAG_MARKER}'
+       WHEN line IS NULL OR trim(line) = '' THEN 'empty line'
        WHEN v IS NULL OR NOT json_valid(line) THEN 'invalid JSON'
        WHEN metric IS NULL THEN 'no metric name'
        WHEN value IS NULL THEN 'value is not a number: ' || coalesce(left(value_raw, 40), 'missing')
