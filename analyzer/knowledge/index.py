@@ -33,7 +33,7 @@ from .entry import CAUSES, Entry, EntryError, SEVERITIES, parse_entry, plain_tex
 from .query import ParsedQuery, QueryBuilder, key_tokens, parse_query, resolve_incident_type, resolve_severity
 from .settings import PACKAGED_DIR, TEXT_FIELDS, SearchSettings, load_settings
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 ENTRY_GLOB = "incident-*.md"
 ENV_ENTRY_DIRS = "GGEN_KNOWLEDGE_DIRS"
 TEAM_DIR_NAME = "knowledge-base"
@@ -642,7 +642,8 @@ class KnowledgeBase:
                     writer.rollback()
                 raise
             index.reload()
-        manifest = {"schema": SCHEMA_VERSION, "files": new}
+        errors = [new[p]["error"] for p in sorted(new) if "error" in new[p]]
+        manifest = {"schema": SCHEMA_VERSION, "files": new, "errors": errors}
         self._write_manifest(manifest)
         report.errors = _manifest_errors(manifest)
 
@@ -890,13 +891,9 @@ def _err_rec(err: PolicyError) -> dict[str, Any]:
 
 
 def _manifest_errors(manifest: dict[str, Any]) -> list[EntryError]:
-    out = []
-    for path in sorted(manifest["files"]):
-        rec = manifest["files"][path]
-        if "error" in rec:
-            e = rec["error"]
-            out.append(EntryError(e["path"], e["field"], e["message"]))
-    return out
+    """The broken entries recorded at the last refresh, in path order (kept apart from the file
+    records so that a search does not walk every record to find them)."""
+    return [EntryError(e["path"], e["field"], e["message"]) for e in manifest.get("errors", [])]
 
 
 def _same_stats(manifest: dict[str, Any], files: dict[str, os.stat_result]) -> bool:
