@@ -208,12 +208,38 @@ def jsonl_events_sql(
 
     ts_raw = _coalesce(ef["ts"], col)
     lvl_raw = _coalesce(ef["level"], col)
-    svc = _coalesce(ef["service"], col)
-    if service:
-        svc = f"coalesce({svc}, {lit(service)})"
+    svc_raw = _coalesce(ef["service"], col)
+    svc = f"coalesce(service_raw, {lit(service)})" if service else "service_raw"
     # attrs: the record without the keys whose values became columns (nested sources stay).
-    used = [_used_key(ef[k], col) for k in ("ts", "level", "message", "service", "host", "trace_id", "span_id", "request_id")]
-    patch = "'{' || " + " || ',' || ".join(f"to_json({u}) || ':null'" for u in used) + " || '}'"
+    order = ("ts", "level", "message", "service", "host", "trace_id", "span_id", "request_id")
+    used = [_used_key(ef[k], col) for k in order]
+    dynamic = "'{' || " + " || ',' || ".join(f"to_json({u}) || ':null'" for u in used) + " || '}'"
+    # Building a patch per row costs as much as parsing the line, so rows whose columns came
+    # from each field's first sampled key (nearly all of them) share one constant patch.
+    value_col = {"ts": "ts_raw", "level": "raw_level", "message": "message", "service": "service_raw", "host": "host",
+                 "trace_id": "trace_id", "span_id": "span_id", "request_id": "request_id"}
+    static_keys: list[str] = []
+    conds: list[str] = []
+    if present is not None:
+        for f in order:
+            aliases = ef[f]
+            if not aliases:
+                continue
+            first = aliases[0]
+            if first.lower() not in present:
+                conds.append("false")
+                continue
+            static_keys.append(first)
+            conds.append(
+                f"(CASE WHEN {col(first)} IS NULL THEN {value_col[f]} IS NULL "
+                f"ELSE {value_col[f]} IS NOT NULL AND left({col(first)}, 1) NOT IN ('{{', '[') END)"
+            )
+    if present is not None and conds and "false" not in conds:
+        static = lit(_json.dumps({k: None for k in static_keys}))
+        static_ok = " AND ".join(conds)
+        patch_expr = f"CASE WHEN {static_ok} THEN json_merge_patch(line, {static}) ELSE json_merge_patch(line, {dynamic}) END"
+    else:
+        patch_expr = f"json_merge_patch(line, {dynamic})"
     reason = f"""CASE
       WHEN line = {lit(MARKER)} THEN '{TAG_MARKER}'
       WHEN line IS NULL OR trim(line) = '' THEN '{TAG_REJECT}empty line'
@@ -230,11 +256,11 @@ SELECT
   service, host,
   CASE WHEN ok THEN message ELSE coalesce(line, '') END,
   trace_id, span_id, request_id,
-  CASE WHEN ok THEN nullif(json_merge_patch(line, {patch}), '{{}}') END,
+  CASE WHEN ok THEN nullif(attrs_all, '{{}}') END,
   {lit(source_file)},
   n
 FROM (
-  SELECT n, line, v, ts_raw, ok, ts AS ts_any, CASE WHEN ok THEN ts END AS ts,
+  SELECT n, line, v, ts_raw, ok, ts AS ts_any, CASE WHEN ok THEN ts END AS ts, CASE WHEN ok THEN attrs_all END AS attrs_all,
     CASE WHEN ok THEN raw_level END AS raw_level, CASE WHEN ok THEN service END AS service,
     CASE WHEN ok THEN host END AS host, message,
     CASE WHEN ok THEN trace_id END AS trace_id, CASE WHEN ok THEN span_id END AS span_id,
@@ -242,12 +268,13 @@ FROM (
   FROM (
     SELECT *, {ts_ok('ts')} AS ok
     FROM (
-      SELECT n, line, v, ts_raw, {epoch_or_iso_ts('ts_raw')} AS ts, raw_level, service, host, message, trace_id, span_id, request_id
+      SELECT n, line, v, ts_raw, {epoch_or_iso_ts('ts_raw')} AS ts, raw_level, {svc} AS service, host, message, trace_id, span_id, request_id,
+        CASE WHEN v IS NOT NULL THEN {patch_expr} END AS attrs_all
       FROM (
         SELECT n, line, v,
           {ts_raw} AS ts_raw,
           {lvl_raw} AS raw_level,
-          {svc} AS service,
+          {svc_raw} AS service_raw,
           {_coalesce(ef['host'], col)} AS host,
           {_coalesce(ef['message'], col)} AS message,
           {_coalesce(ef['trace_id'], col)} AS trace_id,
@@ -362,7 +389,19 @@ def text_events_sql(
         )
         bad_match = f"'{TAG_REJECT}' || {ts_reason('ts_raw', 'ts')}"
 
-    names_sql = "[" + ", ".join(lit(g) for g in names) + "]"
+    # RE2 pays for every byte it captures: when the pattern ends in a catch-all message group,
+    # match only the head and take the message as the rest of the line (same result, less work).
+    regex, extract = fmt.regex, names
+    tail = "(?P<message>.*)$"
+    if regex.endswith(tail) and regex.count("(?P<message>") == 1 and "_head" not in names:
+        regex = "^(?P<_head>" + regex[1 : -len(tail)] + ")"
+        extract = ["_head", *[g for g in names if g != "message"]]
+        message = "coalesce(msg_tail, '')"
+        msg_tail = "substr(line, length(m._head) + 1)"
+    else:
+        msg_tail = "NULL"
+    names_sql = "[" + ", ".join(lit(g) for g in extract) + "]"
+    msg_struct = f"regexp_extract(line, {lit(regex)}, {names_sql})"
     return f"""
 INSERT INTO events ({EVENT_COLUMNS})
 SELECT
@@ -379,19 +418,20 @@ SELECT
   {lit(source_file)},
   n
 FROM (
-  SELECT *, {ok_record} AS ok,
-    CASE WHEN NOT matched THEN {not_matched} ELSE {bad_match} END AS reason
+  SELECT *, CASE WHEN ok THEN NULL WHEN NOT matched THEN {not_matched} ELSE {bad_match} END AS reason
   FROM (
+   SELECT *, {ok_record} AS ok FROM (
    SELECT * EXCLUDE (ts0), {ts_final} AS ts FROM (
     SELECT n, line, matched, ts_raw, {ts_expr} AS ts0,
       {raw_level} AS raw_level, {svc} AS service, {group('host')} AS host, {message} AS message,
       {group('trace_id')} AS trace_id, {group('span_id')} AS span_id, {group('request_id')} AS request_id,
       {attrs} AS attrs
     FROM (
-      SELECT n, line, m, coalesce({ts_text} IS NOT NULL, false) AS matched, {ts_text} AS ts_raw
-      FROM (SELECT n, line, regexp_extract(line, {lit(fmt.regex)}, {names_sql}) AS m
+      SELECT n, line, m, coalesce({ts_text} IS NOT NULL, false) AS matched, {ts_text} AS ts_raw, {msg_tail} AS msg_tail
+      FROM (SELECT n, line, {msg_struct} AS m
             FROM {source})
     )
+   )
    )
   )
 )

@@ -1,0 +1,226 @@
+"""Benchmark ``ggen ingest`` against DuckDB's own JSON reader and lnav, side by side.
+
+Generates a JSON Lines file and an RFC 3164 syslog file (1,000,000 lines each by default) under
+bench/out/ (never committed), then runs each contender in a fresh process several times,
+interleaved, and prints wall time, MB/s, lines/s and peak RSS (from /usr/bin/time -v style
+accounting via wait4). Reports the median and the best run; on a shared machine the best run is
+the fairer figure, the median says how noisy the machine was.
+
+    .venv/bin/python bench/ingest_bench.py [--lines 1000000] [--runs 3] [--window]
+
+``--window`` also measures how much of the ``events`` table a 30-minute window query reads
+compared with a full scan (row groups scanned, from DuckDB's profiler), on the ingested JSONL.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "bench" / "out"
+PY = sys.executable
+GGEN = str(Path(sys.executable).with_name("ggen"))
+LNAV = shutil.which("lnav") or "/usr/bin/lnav"
+LNAV_FORMAT = ROOT.parent / "shared" / "bench" / "lnav-format-bench-json.json"
+START = datetime(2026, 1, 25, 6, 0, tzinfo=timezone.utc)
+SPAN_S = 10 * 3600  # the generated logs cover ten hours
+
+SERVICES = ["governor", "action-handler", "app", "upstream", "gateway"]
+LEVELS = ["info"] * 80 + ["debug"] * 10 + ["warn"] * 7 + ["error"] * 3
+MESSAGES = [
+    "processed batch of {n} messages in {d} ms",
+    "queue depth {n} for account {a}",
+    "upstream call failed with 503 after {d} ms",
+    "health check ok in {d} ms",
+    "breaker state CLOSED, {n} probes ok",
+]
+
+
+def generate(lines: int) -> tuple[Path, Path]:
+    """Write (or reuse) bench/out/bench-N.jsonl and bench-N.syslog, seeded and time-ordered."""
+    OUT.mkdir(parents=True, exist_ok=True)
+    jsonl = OUT / f"bench-{lines}.jsonl"
+    syslog = OUT / f"bench-{lines}.syslog"
+    if jsonl.exists() and syslog.exists():
+        return jsonl, syslog
+    rng = random.Random(20260125)
+    step = SPAN_S / lines
+    with open(jsonl, "w") as fj, open(syslog, "w") as fs:
+        for i in range(lines):
+            t = START + timedelta(seconds=i * step)
+            svc = rng.choice(SERVICES)
+            msg = rng.choice(MESSAGES).format(n=rng.randint(1, 999), a=rng.randint(1000, 9999), d=rng.randint(1, 5000))
+            fj.write(
+                '{"timestamp":"%s","level":"%s","service":"%s","trace_id":"%032x","status":%d,"message":"%s"}\n'
+                % (t.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), rng.choice(LEVELS), svc, rng.getrandbits(128), rng.choice((200, 200, 200, 503)), msg)
+            )
+            fs.write("%s gov-%d %s[%d]: %s\n" % (t.strftime("%b %d %H:%M:%S"), rng.randint(1, 9), svc, rng.randint(100, 9999), msg))
+    # Year-less syslog takes its year from the file's mtime: keep it in 2026.
+    stamp = (START + timedelta(seconds=SPAN_S)).timestamp()
+    os.utime(syslog, (stamp, stamp))
+    return jsonl, syslog
+
+
+@dataclass
+class Result:
+    name: str
+    input: Path
+    lines: int
+    walls: list[float] = field(default_factory=list)
+    rss_mb: list[float] = field(default_factory=list)
+    ok: bool = True
+    note: str = ""
+
+
+def measure(cmd: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> tuple[float, float, str]:
+    """Run ``cmd`` in a fresh process; (wall seconds, peak RSS MB, stdout+stderr tail)."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=cwd)
+    out = proc.stdout.read() if proc.stdout else b""
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"{cmd[0]} failed: {out.decode(errors='replace')[-500:]}")
+    return wall, usage.ru_maxrss / 1024, out.decode(errors="replace")[-300:]
+
+
+def contenders(jsonl: Path, syslog: Path, lines: int, scratch: Path, lnav_home: Path) -> list[tuple[str, Path, callable]]:  # type: ignore[valid-type]
+    def ggen(path: Path) -> list[str]:
+        db = scratch / f"ggen-{path.suffix[1:]}.duckdb"
+        db.unlink(missing_ok=True)
+        return [GGEN, "ingest", "--quiet", "--db", str(db), str(path)]
+
+    def duck_json() -> list[str]:
+        db = scratch / "duck.duckdb"
+        db.unlink(missing_ok=True)
+        code = f"import duckdb; c = duckdb.connect({str(db)!r}); c.execute(\"CREATE TABLE t AS SELECT * FROM read_json({str(jsonl)!r})\"); c.close()"
+        return [PY, "-c", code]
+
+    def duck_lines(path: Path) -> list[str]:
+        db = scratch / "duck-lines.duckdb"
+        db.unlink(missing_ok=True)
+        code = (
+            f"import duckdb; c = duckdb.connect({str(db)!r}); c.execute(\"CREATE TABLE t AS SELECT * FROM read_csv({str(path)!r}, "
+            "columns={'line': 'VARCHAR'}, delim='\\x01\\x02\\x03\\x04', quote='', escape='', header=false, auto_detect=false)\"); c.close()"
+        )
+        return [PY, "-c", code]
+
+    lnav_json = [LNAV, "-n", "-c", ";SELECT service, count(*) FROM bench_json GROUP BY 1", str(jsonl)]
+    lnav_sys = [LNAV, "-n", "-c", ";SELECT log_procname, count(*) FROM syslog_log GROUP BY 1", str(syslog)]
+    return [
+        ("ggen ingest (JSONL)", jsonl, lambda: ggen(jsonl)),
+        ("duckdb read_json CTAS", jsonl, duck_json),
+        ("lnav (JSONL)", jsonl, lambda: lnav_json),
+        ("ggen ingest (syslog)", syslog, lambda: ggen(syslog)),
+        ("duckdb read_csv lines CTAS (syslog)", syslog, lambda: duck_lines(syslog)),
+        ("lnav (syslog)", syslog, lambda: lnav_sys),
+    ]
+
+
+def window_fraction(db: Path) -> dict[str, float]:
+    """Row groups a 30-minute window query reads, against a full scan of ``events``."""
+    import duckdb
+
+    con = duckdb.connect(str(db), read_only=True)
+    con.execute("SET TimeZone = 'UTC'")
+    prof = Path(tempfile.mkstemp(suffix=".json")[1])
+    con.execute("PRAGMA enable_profiling = 'json'")
+    con.execute(f"PRAGMA profiling_output = '{prof}'")
+    t0, t1 = START + timedelta(hours=5), START + timedelta(hours=5, minutes=30)
+    out: dict[str, float] = {}
+    for label, sql in (
+        ("full", "SELECT count(*), max(message) FROM events"),
+        ("window", f"SELECT count(*), max(message) FROM events WHERE ts >= TIMESTAMPTZ '{t0.isoformat()}' AND ts < TIMESTAMPTZ '{t1.isoformat()}'"),
+    ):
+        best = float("inf")
+        for _ in range(5):
+            a = time.perf_counter()
+            con.execute(sql).fetchall()
+            best = min(best, time.perf_counter() - a)
+        q = json.loads(prof.read_text())["query"] if "query" in json.loads(prof.read_text()) else json.loads(prof.read_text())
+        out[f"{label}_seconds"] = best
+        out[f"{label}_row_groups"] = q.get("total_row_groups_scanned", float("nan"))
+        out[f"{label}_rows_scanned"] = q.get("total_rows_scanned", float("nan"))
+    con.close()
+    prof.unlink(missing_ok=True)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--lines", type=int, default=1_000_000)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--window", action="store_true", help="also measure a 30-minute window query against a full scan")
+    args = ap.parse_args()
+
+    jsonl, syslog = generate(args.lines)
+    scratch = Path(tempfile.mkdtemp(prefix="ggen-bench-"))
+    lnav_home = scratch / "home"
+    (lnav_home / ".lnav" / "formats" / "installed").mkdir(parents=True)
+    shutil.copy(LNAV_FORMAT, lnav_home / ".lnav" / "formats" / "installed" / LNAV_FORMAT.name)
+    lnav_env = {**os.environ, "HOME": str(lnav_home)}
+    plan = contenders(jsonl, syslog, args.lines, scratch, lnav_home)
+    results = {name: Result(name, path, args.lines) for name, path, _ in plan}
+    try:
+        for run in range(args.runs):
+            for name, _, make in plan:
+                env = lnav_env if name.startswith("lnav") else None
+                try:
+                    wall, rss, _ = measure(make(), env=env, cwd=ROOT)
+                except (RuntimeError, FileNotFoundError) as exc:
+                    results[name].ok, results[name].note = False, str(exc)[:200]
+                    continue
+                results[name].walls.append(wall)
+                results[name].rss_mb.append(rss)
+                print(f"run {run + 1}: {name:<38} {wall:6.2f} s {rss:7.0f} MB", file=sys.stderr)
+        print()
+        print(f"inputs: {jsonl.name} {jsonl.stat().st_size / 1e6:.0f} MB, {syslog.name} {syslog.stat().st_size / 1e6:.0f} MB, {args.lines:,} lines each; {os.cpu_count()} cores")
+        print(f"{'contender':<38} {'best s':>7} {'median s':>9} {'MB/s':>7} {'lines/s':>11} {'peak RSS MB':>12}")
+        for r in results.values():
+            if not r.ok or not r.walls:
+                print(f"{r.name:<38} failed: {r.note}")
+                continue
+            best, med = min(r.walls), statistics.median(r.walls)
+            size = r.input.stat().st_size / 1e6
+            print(f"{r.name:<38} {best:7.2f} {med:9.2f} {size / best:7.1f} {r.lines / best:11,.0f} {max(r.rss_mb):12.0f}")
+
+        def best(name: str) -> float:
+            return min(results[name].walls) if results[name].walls else float("nan")
+
+        def rss(name: str) -> float:
+            return max(results[name].rss_mb) if results[name].rss_mb else float("nan")
+
+        print()
+        print("goals (best runs):")
+        ratio = best("ggen ingest (JSONL)") / best("duckdb read_json CTAS")
+        print(f"  JSONL vs DuckDB read_json CTAS: {ratio:.2f}x the time (goal <= 1.5x)")
+        speed = best("lnav (JSONL)") / best("ggen ingest (JSONL)")
+        print(f"  JSONL vs lnav: {speed:.2f}x faster (goal >= 2x)")
+        speed = best("lnav (syslog)") / best("ggen ingest (syslog)")
+        print(f"  syslog vs lnav: {speed:.2f}x as fast (goal >= 1x)")
+        print(f"  peak RSS vs lnav: JSONL {rss('ggen ingest (JSONL)') / rss('lnav (JSONL)'):.2f}x, syslog {rss('ggen ingest (syslog)') / rss('lnav (syslog)'):.2f}x (goal <= 2x)")
+        if args.window:
+            w = window_fraction(scratch / "ggen-jsonl.duckdb")
+            print()
+            print(
+                f"window query (30 of {SPAN_S // 60} minutes) vs full scan: row groups {w['window_row_groups']:.0f} of {w['full_row_groups']:.0f}, "
+                f"rows scanned {w['window_rows_scanned']:,.0f} of {w['full_rows_scanned']:,.0f}, "
+                f"time {w['window_seconds'] * 1000:.1f} ms vs {w['full_seconds'] * 1000:.1f} ms ({w['window_seconds'] / w['full_seconds']:.0%})"
+            )
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
