@@ -9,6 +9,7 @@ import click
 
 # command name -> "module:attribute". One line per command group; each group lives in its own module.
 COMMANDS: dict[str, str] = {
+    "console": "console.cli.console:console",
     "drill": "console.cli.drill:drill",
     "sample-logs": "console.cli.sample_logs:sample_logs",
     "incidents": "console.cli.incidents:incidents",

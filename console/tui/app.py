@@ -1,0 +1,74 @@
+"""The console application: takes a session, shows the main screen, offers help and the palette."""
+from __future__ import annotations
+
+import os
+import time
+from typing import Any, Iterable
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+
+from console.tui.screens.help import HelpScreen
+from console.tui.screens.main import SPEEDS, MainScreen
+
+FIRST_FRAME_ENV = "GGEN_CONSOLE_FIRST_FRAME_FILE"  # bench/console_bench.py: where to write the first frame's time
+
+
+class ConsoleApp(App[None]):
+    """``ggen console``: a running engine, its incidents and receipts, and the keys to act."""
+
+    CSS_PATH = "console.tcss"
+    TITLE = "ggen console"
+    ENABLE_COMMAND_PALETTE = True
+    BINDINGS = [
+        Binding("question_mark", "help", "Help", key_display="?", show=False),
+        Binding("q", "quit", "Quit"),
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
+    ]
+
+    def __init__(self, session: Any) -> None:
+        super().__init__()
+        self.session = session
+        self.main = MainScreen(session)
+
+    def on_mount(self) -> None:
+        path = os.environ.get(FIRST_FRAME_ENV)
+        if path:
+            self.main.on_first_frame.append(lambda: _write_time(path))
+        self.push_screen(self.main)
+
+    def on_unmount(self) -> None:
+        self.session.stop()  # idempotent: the CLI stops it again after run() returns
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen([("Incident and fleet", list(MainScreen.BINDINGS)), ("Console", list(self.BINDINGS))]))
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        m = self.main
+        if screen is not m:
+            return
+        for b in MainScreen.BINDINGS:
+            if isinstance(b, Binding) and b.description and not b.action.startswith(("panel", "app.")):
+                yield SystemCommand(b.description, f"key {b.key_display or b.key.split(',')[0]}", _runner(m, b.action))
+        for speed in SPEEDS:
+            yield SystemCommand(f"Speed ×{speed:g}", "set the engine's clock speed", lambda s=speed: m.set_speed(s))
+        from console.tui.actions import fault_menu
+
+        with self.session.engine.lock:
+            menu = fault_menu(self.session.engine)
+        for kind, target, itype, desc in menu:
+            yield SystemCommand(f"Inject {kind} on {target}", f"{itype}: {desc}", lambda k=kind, t=target: m.inject_fault(k, t))
+
+
+def _runner(screen: MainScreen, action: str) -> Any:
+    def run() -> None:
+        getattr(screen, f"action_{action}")()
+
+    return run
+
+
+def _write_time(path: str) -> None:
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(f"{time.time():.6f}\n")

@@ -1,0 +1,61 @@
+"""The help screen (``?``): every key, generated from the bindings, and what each panel shows."""
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Label, Static
+
+PANELS = (
+    ("Status bar", "mode (LIVE, SCENARIO, REPLAY), fleet, engine time (UTC), pause state, speed, kill switch / dry-run, open incidents, active faults."),
+    ("Metrics", "session means of time to detect (first anomaly to detection), time to mitigate (detection to first action) and MTTR (detection to recovery), and auto-resolved incidents among those resolved or escalated."),
+    ("Incidents", "every incident of the session: severity, type and entity, state, age, and the acknowledgement column: 'auto' while automation handles it, a countdown to the severity's ack SLA once a human is paged, 'late' past it, ✓ and the name once acknowledged."),
+    ("Incident", "the selected incident: runbook steps (✓ done, ▶ running, · pending, ✗ failed, – skipped) with metrics before → after each action, and the recovery criteria with how long they have held against the runbook's hold window."),
+    ("Fleet", "per service: requests/s, error %, P99 with sparklines of the last samples. Services an incident touches come first (● marks health; ○ failing health checks)."),
+    ("Regions·queues", "region health and DNS weights, circuit breakers not CLOSED, queue depth per tenant with concurrency and quota."),
+    ("Receipts", "each signed receipt as the ledger writes it; ✓ means the console checked its signature and payload against the trusted keys, ✗ shows why not."),
+    ("Notices", "pages and chat updates as they are sent, escalations, faults, scaling and governor changes, and the results of your actions."),
+)
+
+
+def binding_rows(bindings: list[BindingType]) -> list[tuple[str, str]]:
+    rows = []
+    for b in bindings:
+        if isinstance(b, Binding) and b.description:
+            keys = ", ".join(k.strip().replace("question_mark", "?") for k in b.key.split(","))
+            rows.append((keys, b.description))
+    return rows
+
+
+class HelpScreen(ModalScreen[None]):
+    """Keys and panels."""
+
+    BINDINGS = [Binding("escape,question_mark,q", "app.pop_screen", "Close")]
+
+    def __init__(self, sections: list[tuple[str, list[BindingType]]]) -> None:
+        super().__init__()
+        self.sections = sections
+
+    def compose(self) -> ComposeResult:
+        t = Text()
+        for title, bindings in self.sections:
+            t.append(f"{title}\n", "bold underline")
+            for keys, desc in binding_rows(bindings):
+                t.append(f"  {keys:<14}", "bold cyan")
+                t.append(f"{desc}\n")
+            t.append("\n")
+        t.append("Command palette\n", "bold underline")
+        t.append("  ctrl+p        ", "bold cyan")
+        t.append("every action by name, and every fault of the chaos menu\n\n")
+        t.append("Panels\n", "bold underline")
+        for name, desc in PANELS:
+            t.append(f"  {name}: ", "bold")
+            t.append(f"{desc}\n")
+        t.append("\nDestructive actions (escalate, mitigate, inject, kill switch, dry-run off) ask for confirmation. "
+                 "Every action is recorded by the engine as an event (and a signed receipt) with you as the actor.\n", "dim")
+        with VerticalScroll(id="dialog", classes="help"):
+            yield Label(Text("ggen console · help", "bold"), id="dialog-title")
+            yield Static(t)
+            yield Static(Text("Esc or ? to close", "dim"))

@@ -1,0 +1,65 @@
+"""Regions and DNS weights, circuit breakers, tenant queues: the fleet's shared infrastructure."""
+from __future__ import annotations
+
+from rich.text import Text
+from textual.containers import VerticalScroll
+from textual.widgets import Static
+
+from console.tui.text import LEVEL_STYLE, literal, number, sparkline
+from console.tui.view import ConsoleView
+from console.tui.widgets import show_text
+
+BREAKER_STYLE = {"CLOSED": "green", "HALF_OPEN": "bold yellow", "OPEN": "bold red"}
+
+
+class InfraPanel(VerticalScroll):
+    """Region status and DNS, breaker states and queue depth per tenant."""
+
+    def compose(self):
+        yield Static(id="infra-body")
+
+    def show(self, v: ConsoleView) -> None:
+        t = Text()
+        t.append("Regions", "bold")
+        if v.dns_moving:
+            t.append("  DNS change propagating", "bold yellow")
+        t.append("\n")
+        for r in v.regions:
+            ok = r.up and r.failed_checks == 0
+            t.append(" ● " if ok else " ○ ", "green" if ok else "bold red")
+            t.append_text(literal(r.name, "bold" if r.serving else ""))
+            t.append(f" {r.role:<7}", "dim")
+            t.append(f" dns {r.weight_pct:>5.1f}%")
+            t.append("  serving" if r.serving else "         ", "cyan")
+            if r.failed_checks:
+                t.append(f"  {r.failed_checks} failed checks", "bold red")
+            elif not r.up:
+                t.append("  down", "bold red")
+            else:
+                t.append(f"  lag {r.replication_lag_ms:.0f} ms", "dim")
+            t.append("\n")
+        not_closed = [b for b in v.breakers if b.state != "CLOSED"]
+        t.append("Breakers", "bold")
+        t.append(f"  {len(v.breakers) - len(not_closed)}/{len(v.breakers)} closed", "dim")
+        t.append("\n")
+        for b in not_closed:
+            t.append(f" {b.state:<9}", BREAKER_STYLE.get(b.state, ""))
+            t.append_text(literal(b.name))
+            if b.override:
+                t.append(" (override)", "magenta")
+            t.append("\n")
+        if v.queues:
+            t.append("Queues", "bold")
+            t.append("  depth · lag P99 · concurrency/limit", "dim")
+            t.append("\n")
+            name_w = min(14, max(len(q.tenant) for q in v.queues))
+            for q in v.queues:
+                style = LEVEL_STYLE.get(q.level, "")
+                t.append_text(literal(f" {q.tenant[:name_w]:<{name_w}}"))
+                t.append(f" {number(q.depth):>6} ", style)
+                t.append(sparkline(q.depth_hist, 16, v.spark_floor.get("depth", 0.0)), "blue" if q.level == "ok" else style)
+                t.append(f" {q.lag_p99_s:>5.0f}s {q.concurrency:>3}/{q.limit}")
+                t.append("\n")
+        if v.advisories:
+            t.append(f"Advisories {v.advisories}", "yellow")
+        show_text(self.query_one("#infra-body", Static), t)
