@@ -18,6 +18,25 @@ COMMANDS: dict[str, str] = {
     "knowledge": "console.cli.knowledge:knowledge",
     "oncall": "console.cli.oncall:oncall",
     "status-page": "console.cli.status_page:status_page",
+    # The live engine's control channel: headless engine, the runbooks' manual commands, chaos.
+    "watch": "console.cli.watch:watch",
+    "engine": "console.cli.enginectl:engine",
+    "chaos": "console.cli.chaos:chaos",
+    "metrics": "console.cli.metrics:metrics",
+    "circuits": "console.cli.circuits:circuits",
+    "circuit-breaker": "console.cli.circuit_breaker:circuit_breaker",
+    "services": "console.cli.services:services",
+    "governor": "console.cli.governor:governor",
+    "replication": "console.cli.replication:replication",
+    "logs": "console.cli.logs:logs",
+    "feature-flags": "console.cli.feature_flags:feature_flags",
+    "config": "console.cli.config:config",
+    "api": "console.cli.api:api",
+    "db": "console.cli.db:db",
+    "rate-limit": "console.cli.rate_limit:rate_limit",
+    "compression": "console.cli.compression:compression",
+    "failback": "console.cli.failback:failback",
+    "mitigation": "console.cli.mitigation:mitigation",
 }
 
 # Aliases the runbooks use. `ggen incident ...` is the same group as `ggen incidents ...`.
