@@ -237,6 +237,15 @@ def test_summaries_fold_severity_status_and_mttr(env):
     assert js["mttr_ms"] == 180_000 and js["detected_at"] == "2026-01-25T14:00:00.000Z"
 
 
+def test_summary_reads_recovered_at_as_the_engine_writes_it():
+    payloads = [
+        {"incident_id": IID, "kind": "incident.detected", "observed_at": "2026-01-25T14:00:00.000Z"},
+        {"incident_id": IID, "kind": "recovery.verified", "observed_at": "2026-01-25T14:05:00.000Z", "evidence": {"recovered_at": "2026-01-25T14:03:00.000Z"}},
+    ]
+    (s,) = summarize_incidents(payloads)
+    assert s.mttr_ms == 180_000 and s.resolved_at_ms == T0 + 300_000
+
+
 def test_summary_without_recovered_at_uses_the_resolution_time():
     payloads = [
         {"incident_id": IID, "kind": "incident.detected", "observed_at": "2026-01-25T14:00:00.000Z", "severity": "Sev2"},

@@ -2,8 +2,8 @@
 
 History needs no running engine: everything here is derived from receipt payloads. Severity is
 both the highest reached and the current one; MTTR is ``recovered_at - detected_at``, where
-``recovered_at`` is the start of the recovery window that held (``evidence.recovered_at_ms`` of
-the ``recovery.verified`` receipt; its ``observed_at`` when absent).
+``recovered_at`` is the start of the recovery window that held (``evidence.recovered_at_ms`` or
+``evidence.recovered_at`` of the ``recovery.verified`` receipt; its ``observed_at`` when absent).
 """
 from __future__ import annotations
 
@@ -89,6 +89,22 @@ def _ms(payload: Mapping[str, Any], key: str) -> int | None:
         return None
 
 
+def _recovered_at(evidence: Any, fallback: int | None) -> int | None:
+    """Start of the recovery window that held: ``recovered_at_ms`` (int) or ``recovered_at``
+    (RFC 3339) in the evidence, else the resolution receipt's own time."""
+    if isinstance(evidence, Mapping):
+        ms = evidence.get("recovered_at_ms")
+        if isinstance(ms, int) and not isinstance(ms, bool):
+            return ms
+        text = evidence.get("recovered_at")
+        if isinstance(text, str):
+            try:
+                return time_ms(text)
+            except ValueError:
+                pass
+    return fallback
+
+
 def summarize_incidents(payloads: Iterable[Mapping[str, Any]]) -> list[IncidentSummary]:
     """Fold receipt payloads (in ledger order) into incident summaries, in order of detection."""
     incidents: dict[str, IncidentSummary] = {}
@@ -129,9 +145,7 @@ def summarize_incidents(payloads: Iterable[Mapping[str, Any]]) -> list[IncidentS
         elif kind == RECOVERY_VERIFIED:
             s.status = "resolved"
             s.resolved_at_ms = observed
-            ev = p.get("evidence")
-            rec = ev.get("recovered_at_ms") if isinstance(ev, Mapping) else None
-            s.recovered_at_ms = rec if isinstance(rec, int) and not isinstance(rec, bool) else observed
+            s.recovered_at_ms = _recovered_at(p.get("evidence"), observed)
     return list(incidents.values())
 
 
