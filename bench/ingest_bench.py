@@ -79,12 +79,13 @@ class Result:
     lines: int
     walls: list[float] = field(default_factory=list)
     rss_mb: list[float] = field(default_factory=list)
+    cpus: list[float] = field(default_factory=list)
     ok: bool = True
     note: str = ""
 
 
-def measure(cmd: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> tuple[float, float, str]:
-    """Run ``cmd`` in a fresh process; (wall seconds, peak RSS MB, stdout+stderr tail)."""
+def measure(cmd: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> tuple[float, float, float, str]:
+    """Run ``cmd`` in a fresh process; (wall seconds, CPU seconds, peak RSS MB, output tail)."""
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=cwd)
     out = proc.stdout.read() if proc.stdout else b""
@@ -92,7 +93,7 @@ def measure(cmd: list[str], env: dict[str, str] | None = None, cwd: Path | None 
     wall = time.perf_counter() - t0
     if os.waitstatus_to_exitcode(status) != 0:
         raise RuntimeError(f"{cmd[0]} failed: {out.decode(errors='replace')[-500:]}")
-    return wall, usage.ru_maxrss / 1024, out.decode(errors="replace")[-300:]
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, out.decode(errors="replace")[-300:]
 
 
 def contenders(jsonl: Path, syslog: Path, lines: int, scratch: Path, lnav_home: Path) -> list[tuple[str, Path, callable]]:  # type: ignore[valid-type]
@@ -177,26 +178,31 @@ def main() -> None:
             for name, _, make in plan:
                 env = lnav_env if name.startswith("lnav") else None
                 try:
-                    wall, rss, _ = measure(make(), env=env, cwd=ROOT)
+                    wall, cpu, rss, _ = measure(make(), env=env, cwd=ROOT)
                 except (RuntimeError, FileNotFoundError) as exc:
                     results[name].ok, results[name].note = False, str(exc)[:200]
                     continue
                 results[name].walls.append(wall)
                 results[name].rss_mb.append(rss)
-                print(f"run {run + 1}: {name:<38} {wall:6.2f} s {rss:7.0f} MB", file=sys.stderr)
+                results[name].cpus.append(cpu)
+                print(f"run {run + 1}: {name:<38} {wall:6.2f} s {cpu:6.2f} s CPU {rss:7.0f} MB", file=sys.stderr)
         print()
         print(f"inputs: {jsonl.name} {jsonl.stat().st_size / 1e6:.0f} MB, {syslog.name} {syslog.stat().st_size / 1e6:.0f} MB, {args.lines:,} lines each; {os.cpu_count()} cores")
-        print(f"{'contender':<38} {'best s':>7} {'median s':>9} {'MB/s':>7} {'lines/s':>11} {'peak RSS MB':>12}")
+        print(f"load average when done: {os.getloadavg()[0]:.1f} (wall times on a busy machine are inflated; CPU seconds much less)")
+        print(f"{'contender':<38} {'best s':>7} {'median s':>9} {'CPU s':>6} {'MB/s':>7} {'lines/s':>11} {'peak RSS MB':>12}")
         for r in results.values():
             if not r.ok or not r.walls:
                 print(f"{r.name:<38} failed: {r.note}")
                 continue
             best, med = min(r.walls), statistics.median(r.walls)
             size = r.input.stat().st_size / 1e6
-            print(f"{r.name:<38} {best:7.2f} {med:9.2f} {size / best:7.1f} {r.lines / best:11,.0f} {max(r.rss_mb):12.0f}")
+            print(f"{r.name:<38} {best:7.2f} {med:9.2f} {min(r.cpus):6.2f} {size / best:7.1f} {r.lines / best:11,.0f} {max(r.rss_mb):12.0f}")
 
         def best(name: str) -> float:
             return min(results[name].walls) if results[name].walls else float("nan")
+
+        def cpu(name: str) -> float:
+            return min(results[name].cpus) if results[name].cpus else float("nan")
 
         def rss(name: str) -> float:
             return max(results[name].rss_mb) if results[name].rss_mb else float("nan")
@@ -204,7 +210,7 @@ def main() -> None:
         print()
         print("goals (best runs):")
         ratio = best("ggen ingest (JSONL)") / best("duckdb read_json CTAS")
-        print(f"  JSONL vs DuckDB read_json CTAS: {ratio:.2f}x the time (goal <= 1.5x)")
+        print(f"  JSONL vs DuckDB read_json CTAS: {ratio:.2f}x the time (goal <= 1.5x); CPU {cpu('ggen ingest (JSONL)') / cpu('duckdb read_json CTAS'):.2f}x")
         speed = best("lnav (JSONL)") / best("ggen ingest (JSONL)")
         print(f"  JSONL vs lnav: {speed:.2f}x faster (goal >= 2x)")
         speed = best("lnav (syslog)") / best("ggen ingest (syslog)")

@@ -37,7 +37,9 @@ from analyzer.ingest.sources import (
     sanitize_chunk,
 )
 
-DEFAULT_MEMORY_LIMIT = "256MB"
+# DuckDB's memory limit while ingesting (GGEN_INGEST_MEMORY overrides). Parsing streams, so a
+# small limit costs no speed; big sorts (re-ordering a shuffled file) spill to disk instead.
+DEFAULT_MEMORY_LIMIT = "96MB"
 CHUNK_BYTES = 32 << 20
 BATCH_ROWS = 50_000
 
@@ -181,7 +183,7 @@ def ingest_paths(
     progress: ProgressCallback | None = None,
     *,
     stdin: BinaryIO | None = None,
-    memory_limit: str = DEFAULT_MEMORY_LIMIT,
+    memory_limit: str | None = None,
     catalog: FormatCatalog | None = None,
 ) -> IngestSummary:
     """Load files, globs, directories, .gz files and ``-`` (stdin) into the DuckDB at ``db_path``.
@@ -202,7 +204,7 @@ def ingest_paths(
     db_path.parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(db_path))
     try:
-        configure(con, memory_limit=memory_limit)
+        configure(con, memory_limit=memory_limit or env_memory_limit())
         create_schema(con)
         con.execute(f"SET TimeZone = {q.lit(zone)}")
         total_bytes = sum(s.size for s in sources)
@@ -410,7 +412,7 @@ def _insert_rejects(con: duckdb.DuckDBPyConnection, name: str, rows: list[tuple[
 
 
 def _sample_keys(data: bytes, limit: int = 64) -> set[str]:
-    """Lowercased top-level keys of the JSON objects among the first ``limit`` lines of ``data``."""
+    """Top-level keys of the JSON objects among the first ``limit`` lines of ``data``."""
     keys: set[str] = set()
     for line in data.split(b"\n")[:limit]:
         if line[:1] != b"{":
@@ -420,7 +422,7 @@ def _sample_keys(data: bytes, limit: int = 64) -> set[str]:
         except orjson.JSONDecodeError:
             continue
         if isinstance(obj, dict):
-            keys.update(k.lower() for k in obj)
+            keys.update(obj)
     return keys
 
 

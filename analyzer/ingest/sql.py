@@ -172,10 +172,11 @@ def _used_key(aliases: list[str], col: callable) -> str:  # type: ignore[valid-t
 
 def narrow(aliases: list[str], present: set[str] | None) -> list[str]:
     """The aliases whose key (or, for a dotted alias, whose first part) occurs in ``present``
-    (lowercased top-level keys seen in the file); all of them when ``present`` is None."""
+    (top-level keys seen in the file); all of them when ``present`` is None."""
     if present is None:
         return aliases
-    return [a for a in aliases if a.lower() in present or a.split(".")[0].lower() in present]
+    low = {k.lower() for k in present}
+    return [a for a in aliases if a.lower() in low or a.split(".")[0].lower() in low]
 
 
 def jsonl_events_sql(
@@ -201,7 +202,14 @@ def jsonl_events_sql(
             for k in (a, a.split(".")[0]):
                 if k.lower() not in {x.lower() for x in keys}:
                     keys.append(k)
-    struct_lit = lit(_json.dumps({k: "VARCHAR" for k in keys} or {"ts": "VARCHAR"}))
+    # Sampled keys that no column uses are read as raw JSON, to rebuild attrs without a reparse.
+    present_low = {k.lower() for k in present} if present is not None else set()
+    taken = {k.lower() for k in keys}
+    extra: list[str] = []
+    if present is not None and len({k.lower() for k in present}) == len(present):
+        extra = sorted(k for k in present if k.lower() not in taken)
+    struct = {k: "VARCHAR" for k in keys} | {k: "JSON" for k in extra}
+    struct_lit = lit(_json.dumps(struct or {"ts": "VARCHAR"}))
 
     def col(key: str) -> str:
         return f"v.{ident(key)}"
@@ -226,7 +234,7 @@ def jsonl_events_sql(
             if not aliases:
                 continue
             first = aliases[0]
-            if first.lower() not in present:
+            if first.lower() not in present_low:
                 conds.append("false")
                 continue
             static_keys.append(first)
@@ -237,7 +245,17 @@ def jsonl_events_sql(
     if present is not None and conds and "false" not in conds:
         static = lit(_json.dumps({k: None for k in static_keys}))
         static_ok = " AND ".join(conds)
-        patch_expr = f"CASE WHEN {static_ok} THEN json_merge_patch(line, {static}) ELSE json_merge_patch(line, {dynamic}) END"
+        # Fastest: a line made only of sampled keys (counted against json_keys, which is cheaper
+        # than a merge) whose only non-column keys are the raw-JSON extras: concatenate those.
+        others = [k for k in keys if k not in static_keys]
+        quiet = " AND ".join(f"{col(k)} IS NULL" for k in others) or "true"
+        count = " + ".join(f"CAST({col(k)} IS NOT NULL AS INTEGER)" for k in [*keys, *extra])
+        members = ", ".join(f"CASE WHEN {col(k)} IS NOT NULL THEN {lit(_json.dumps(k) + ':')} || {col(k)} END" for k in extra)
+        rebuilt = f"'{{' || concat_ws(',', {members}) || '}}'" if extra else "'{}'"
+        patch_expr = (
+            f"CASE WHEN {static_ok} AND {quiet} AND len(json_keys(line)) = {count} THEN {rebuilt} "
+            f"WHEN {static_ok} THEN json_merge_patch(line, {static}) ELSE json_merge_patch(line, {dynamic}) END"
+        )
     else:
         patch_expr = f"json_merge_patch(line, {dynamic})"
     reason = f"""CASE
