@@ -76,3 +76,19 @@ def test_help_stays_light() -> None:
     code = "import sys; from console.cli.main import cli\ntry:\n    cli.main(args=['ingest', '--help'], standalone_mode=False)\nexcept SystemExit:\n    pass\nprint('duckdb' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parents[1])
     assert out.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_a_locked_database_is_a_one_line_error(tmp_path: Path) -> None:
+    import duckdb
+
+    db = tmp_path / "x.duckdb"
+    holder = subprocess.Popen([sys.executable, "-c", f"import duckdb, sys, time; c = duckdb.connect({str(db)!r}); print('ready', flush=True); sys.stdin.read()"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        out = subprocess.run([sys.executable, "-m", "console.cli.main", "ingest", "--db", str(db), str(FIXTURES / "java_app.log")], capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1])
+        assert out.returncode == 1
+        assert out.stderr.startswith(f"ggen: {db}: cannot open the database") and "Traceback" not in out.stderr
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=10)
+    assert duckdb  # imported to make sure the test environment has it

@@ -174,3 +174,26 @@ def test_accounting_identity_holds_for_any_input(tmp_path_factory: pytest.TempPa
     n_events, n_rejects = con.execute("SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM rejects)").fetchone()
     con.close()
     assert (n_events, n_rejects) == (f.rows_ingested, f.rejects)
+
+
+def test_truncated_and_damaged_gzip_keep_what_can_be_read(tmp_path: Path) -> None:
+    data = gzip.compress(JSONL.encode() * 40)  # 2,000 lines
+    write(tmp_path / "cut.jsonl.gz", data[: len(data) // 2])
+    write(tmp_path / "junk.log.gz", b"\x1f\x8b" + b"not deflate at all")
+    s = ingest(tmp_path, tmp_path / "cut.jsonl.gz", tmp_path / "junk.log.gz")
+    cut, junk = s.files
+    assert cut.format == "jsonl" and cut.events > 100 and cut.slow_path
+    last = rows(tmp_path, "SELECT line, reason FROM rejects WHERE source_file LIKE '%cut.jsonl.gz' ORDER BY line DESC LIMIT 1")[0]
+    assert last["line"] == cut.lines_read and "ends in the middle of a gzip stream" in last["reason"]
+    assert junk.rows_ingested == 0 and junk.rejects == 1
+    assert "damaged gzip data" in rows(tmp_path, "SELECT reason FROM rejects WHERE source_file LIKE '%junk.log.gz'")[0]["reason"]
+    # Line numbers of the salvaged part are still right.
+    assert rows(tmp_path, "SELECT count(*) AS n FROM events WHERE message <> 'line ' || (((source_line - 1) % 50) + 1)")[0]["n"] == 0
+
+
+def test_progress_reports_reach_the_total(tmp_path: Path) -> None:
+    seen: list = []
+    p = write(tmp_path / "a.jsonl", JSONL * 200)
+    ingest(tmp_path, p, quiet=False, progress=seen.append)
+    assert seen and seen[-1].all_bytes_done == seen[-1].all_bytes_total == p.stat().st_size
+    assert all(b.all_bytes_done <= b.all_bytes_total for b in seen)

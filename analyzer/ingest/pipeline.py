@@ -28,6 +28,7 @@ from analyzer.ingest.formats import FormatCatalog, load_catalog
 from analyzer.ingest.schema import configure, create_schema
 from analyzer.ingest.sources import (
     STDIN_NAME,
+    GzipSalvage,
     HashingReader,
     IngestError,
     Source,
@@ -202,7 +203,10 @@ def ingest_paths(
     sources = expand(list(paths), stdin=stdin)
     summary = IngestSummary(str(db_path))
     db_path.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(db_path))
+    try:
+        con = duckdb.connect(str(db_path))
+    except duckdb.Error as exc:
+        raise IngestError(f"{db_path}: cannot open the database ({str(exc).splitlines()[0]})") from None
     try:
         configure(con, memory_limit=memory_limit or env_memory_limit())
         create_schema(con)
@@ -330,8 +334,12 @@ def _ingest_one(
             if det.format in RECORD_FORMATS:
                 reader = HashingReader(raw, hasher)
                 run.reader = reader
-                stream: BinaryIO = gzip.GzipFile(fileobj=reader, mode="rb") if src.gz else reader  # type: ignore[assignment]
+                stream: BinaryIO = GzipSalvage(reader) if src.gz else reader  # type: ignore[assignment]
                 _run_records_format(run, det, stream)
+                if src.gz and stream.damage:  # type: ignore[attr-defined]
+                    _insert_rejects(con, src.name, [(fs.lines_read + 1, f"{stream.damage}; nothing after this point could be read", b"", 0)])  # type: ignore[attr-defined]
+                    fs.rejects += 1
+                    fs.lines_read += 1
                 # Read what is left so the hash covers the whole file (a gzip trailer, say).
                 while reader.read(1 << 20):
                     pass
@@ -429,8 +437,8 @@ def _sample_keys(data: bytes, limit: int = 64) -> set[str]:
 def _file_keys(path: Path, gz: bool) -> set[str]:
     """Keys sampled from the start, middle and end of a JSON Lines file (the start only for .gz)."""
     if gz:
-        with gzip.open(path, "rb") as f:
-            return _sample_keys(f.read(SNIFF_BYTES))
+        with open(path, "rb") as f:
+            return _sample_keys(GzipSalvage(f).read(SNIFF_BYTES))
     size = path.stat().st_size
     keys: set[str] = set()
     with open(path, "rb") as f:
@@ -462,7 +470,15 @@ def _scan(raw: BinaryIO, hasher: Any, gz: bool) -> _Scan:
     tail = b""
     last = b""
     count = 0
-    for block in iter(lambda: stream.read(1 << 20), b""):
+    blocks = iter(lambda: stream.read(1 << 20), b"")
+    while True:
+        try:
+            block = next(blocks)
+        except StopIteration:
+            break
+        except (EOFError, gzip.BadGzipFile, zlib.error, OSError) as exc:
+            out.problem = f"damaged gzip data ({exc})"
+            break
         count += block.count(b"\n")
         if not out.problem:
             joined = tail + block
@@ -485,7 +501,8 @@ def _sanitized_copy(raw: BinaryIO, gz: bool, first_line: int) -> tuple[Path, int
     """The slow path: a temporary copy DuckDB can read, each unreadable line replaced by the
     marker; returns (path, lines, rejects)."""
     fd, name = tempfile.mkstemp(prefix="ggen-clean-", suffix=".log")
-    stream: BinaryIO = gzip.GzipFile(fileobj=raw, mode="rb") if gz else raw  # type: ignore[assignment]
+    salvage = GzipSalvage(raw) if gz else None
+    stream: BinaryIO = salvage if salvage is not None else raw  # type: ignore[assignment]
     lines = 0
     rejects: list[tuple[int, str, bytes, int]] = []
     with os.fdopen(fd, "wb") as out:
@@ -495,6 +512,11 @@ def _sanitized_copy(raw: BinaryIO, gz: bool, first_line: int) -> tuple[Path, int
             out.write(chunk.data)
             lines += chunk.nlines
             rejects.extend(chunk.rejects)
+        if salvage is not None and salvage.damage:
+            # Every line before the damage is kept; what cannot be decompressed is one reject.
+            out.write(q.MARKER.encode() + b"\n")
+            rejects.append((first_line + lines, f"{salvage.damage}; nothing after this point could be read", b"", 0))
+            lines += 1
     return Path(name), lines, rejects
 
 
@@ -653,7 +675,7 @@ def _reader_problem(exc: duckdb.Error) -> str:
     """Why DuckDB's line reader gave up on a chunk (the sanitizer copes), or '' for other errors."""
     text = str(exc)
     low = text.lower()
-    if any(k in low for k in ("unicode", "utf-8", "line size", "maximum line", "csv error", "state machine", "parallel csv reader")):
+    if any(k in low for k in ("unicode", "utf-8", "line size", "maximum line", "csv error", "state machine", "parallel csv reader", "gzip", "zlib", "decompress")):
         return text.splitlines()[0][:200]
     return ""
 

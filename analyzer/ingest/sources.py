@@ -10,6 +10,7 @@ import os
 import stat
 import sys
 import tempfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Iterator
@@ -46,12 +47,11 @@ class Source:
         return open(self.path, "rb")
 
     def head(self, n: int) -> bytes:
-        """The first ``n`` decompressed bytes."""
-        with self.open_text() as f:
-            try:
-                return f.read(n)
-            except (OSError, EOFError):
-                return b""
+        """The first ``n`` decompressed bytes (as many as can be read from a damaged .gz)."""
+        with open(self.path, "rb") as raw:
+            if self.gz:
+                return GzipSalvage(raw).read(n)
+            return raw.read(n)
 
 
 def _is_gzip(path: Path) -> bool:
@@ -165,6 +165,56 @@ class HashingReader(io.RawIOBase):
         self.hasher.update(block)
         self.bytes_read += len(block)
         return block
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        block = self.read(len(buffer))
+        buffer[: len(block)] = block
+        return len(block)
+
+    def readable(self) -> bool:
+        return True
+
+
+class GzipSalvage(io.RawIOBase):
+    """Decompresses a gzip stream (several members allowed) and keeps everything it can: a
+    truncated or damaged file yields the data before the damage, and ``damage`` says what
+    happened instead of an exception."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self.raw = raw
+        self._d = zlib.decompressobj(wbits=31)
+        self._buf = b""
+        self._eof = False
+        self.damage = ""
+
+    def _fill(self, n: int) -> None:
+        while len(self._buf) < n and not self._eof:
+            block = self.raw.read(1 << 16)
+            if not block:
+                if self._d.unused_data == b"" and not self._d.eof:
+                    self.damage = "the file ends in the middle of a gzip stream"
+                self._buf += self._d.flush() if not self._d.eof else b""
+                self._eof = True
+                return
+            try:
+                self._buf += self._d.decompress(block)
+                while self._d.eof and self._d.unused_data:
+                    rest = self._d.unused_data
+                    self._d = zlib.decompressobj(wbits=31)
+                    self._buf += self._d.decompress(rest)
+            except zlib.error as exc:
+                self.damage = f"damaged gzip data ({exc})"
+                self._eof = True
+                return
+
+    def read(self, n: int = -1) -> bytes:
+        if n is None or n < 0:
+            self._fill(1 << 62)
+            out, self._buf = self._buf, b""
+            return out
+        self._fill(n)
+        out, self._buf = self._buf[:n], self._buf[n:]
+        return out
 
     def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
         block = self.read(len(buffer))

@@ -166,6 +166,13 @@ def ingest(
     except OSError as exc:
         bar.close()
         fail(safe_text(f"{exc.filename or db_path}: {exc.strerror or exc}"), EXIT_FAILED)
+    except Exception as exc:  # a DuckDB error (disk full, a damaged database file): one line, no traceback
+        import duckdb
+
+        bar.close()
+        if not isinstance(exc, duckdb.Error):
+            raise
+        fail(safe_text(f"{db_path}: {str(exc).splitlines()[0]}"), EXIT_FAILED)
     bar.close()
     if as_json:
         echo_json(summary.to_dict())
