@@ -13,7 +13,7 @@ def compression() -> None:
 
 @compression.command("enable")
 @click.option("--algorithm", required=True, metavar="NAME", help="gzip, br, zstd or deflate (see runbooks/mitigation.toml).")
-@click.option("--service", metavar="S", help="One service (default: every HTTP service).")
+@click.option("--service", metavar="S", help="One service (default: the services that answer clients).")
 @click.option("--reason", default="", metavar="TEXT", help="Why (recorded).")
 @change_options
 def enable(algorithm: str, service: str | None, reason: str, **opts) -> None:
@@ -22,7 +22,7 @@ def enable(algorithm: str, service: str | None, reason: str, **opts) -> None:
 
 
 @compression.command("disable")
-@click.option("--service", metavar="S", help="One service (default: every HTTP service).")
+@click.option("--service", metavar="S", help="One service (default: the services that answer clients).")
 @click.option("--reason", default="", metavar="TEXT", help="Why (recorded).")
 @change_options
 def disable(service: str | None, reason: str, **opts) -> None:

@@ -127,8 +127,9 @@ def _window(ops: Any, kind: str, name: str, columns: list[str], idx: list[int], 
     now = ops.engine.now_ms
     if h is None:
         return {"window": None, "note": "this engine keeps no history; showing current values"}
-    recent_oldest = h.recent.get((kind, name)).oldest_ms if (kind, name) in h.recent else None
-    use_minutes = bool(aggregation) or recent_oldest is None or since < recent_oldest
+    ring = h.recent.get((kind, name))
+    # Full resolution when the ring still holds everything since ``since`` (or everything ever).
+    use_minutes = bool(aggregation) or ring is None or ring.n == 0 or (since < (ring.oldest_ms or 0) and ring.n >= ring.capacity)
     if not use_minutes:
         samples = h.window(kind, name, since)
         if not samples:

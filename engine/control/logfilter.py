@@ -5,7 +5,7 @@ Forms the runbooks print, and a few more::
     status_code >= 500
     status_code >= 400 AND status_code < 500
     validation_error                      (a bare word: found in the message or any field)
-    'connection refused'                  (a quoted phrase)
+    'connection refused'                  (a quoted phrase; words match service, message or any field)
     level >= WARN AND NOT service = edge
     (status_code = 502 OR status_code = 504) dependency ~ upstream
 
@@ -252,13 +252,13 @@ def _compare(rec: dict[str, Any], c: Compare) -> bool:
 
 
 def record_text(rec: dict[str, Any]) -> str:
-    """What a bare word is searched in: the message and the JSON of the other fields."""
+    """What a bare word is searched in: the service, the message and the JSON of the other fields."""
     fields = rec.get("attrs") if "attrs" in rec else {k: v for k, v in rec.items() if k not in ("ts_ms", "ts", "level", "service", "message")}
     if isinstance(fields, str):
         attrs_text = fields
     else:
         attrs_text = orjson.dumps(fields, default=str).decode() if fields else ""
-    return (str(rec.get("message", "")) + "\n" + attrs_text).lower()
+    return (str(rec.get("service", "")) + "\n" + str(rec.get("message", "")) + "\n" + attrs_text).lower()
 
 
 def matches(expr: Expr, rec: dict[str, Any]) -> bool:
@@ -288,8 +288,8 @@ def to_sql(expr: Expr) -> tuple[str, list[Any]]:
 
     def go(e: Expr) -> str:
         if isinstance(e, Text):
-            params.extend([_like(e.text), _like(e.text)])
-            return "(coalesce(lower(message) LIKE ? ESCAPE '\\', false) OR coalesce(lower(CAST(attrs AS VARCHAR)) LIKE ? ESCAPE '\\', false))"
+            params.extend([_like(e.text)] * 3)
+            return "(coalesce(lower(service) LIKE ? ESCAPE '\\', false) OR coalesce(lower(message) LIKE ? ESCAPE '\\', false) OR coalesce(lower(CAST(attrs AS VARCHAR)) LIKE ? ESCAPE '\\', false))"
         if isinstance(e, Compare):
             if not FIELD_RE.match(e.field):  # parse() already checked; never trust it twice
                 raise FilterError(f"bad field name {e.field!r}")

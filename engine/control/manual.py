@@ -345,7 +345,7 @@ def plan_compression(ops: Any, operation: str, raw: dict[str, Any]) -> Plan:
             raise OpError(BAD_ARGUMENT, f"compression enable needs --algorithm ({', '.join(known)})", "algorithm")
         if a.algorithm not in known:
             raise OpError(BAD_ARGUMENT, f"unknown algorithm {a.algorithm!r} (known: {', '.join(known)})", "algorithm")
-    names = [ops.service(a.service).name] if a.service else [n for n, s in f.services.items() if s.kind == "http"]
+    names = [ops.service(a.service).name] if a.service else _ingress(ops)  # responses to clients
     want = a.algorithm if enable else None
     todo = [n for n in names if f.services[n].compression_algorithm != want]
     state = lambda: {n: {"compression": f.services[n].compression_algorithm, "response_p99_bytes": int(f.services[n].response_bytes_p99)} for n in names}  # noqa: E731

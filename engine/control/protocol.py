@@ -121,6 +121,8 @@ def read_line(sock: socket.socket, buf: bytearray, limit: int = MAX_LINE) -> byt
     """
     while True:
         nl = buf.find(b"\n")
+        if nl > limit:
+            raise ProtocolError(f"line longer than {limit} bytes")
         if nl >= 0:
             line = bytes(buf[:nl])
             del buf[: nl + 1]

@@ -178,7 +178,9 @@ class ControlServer:
         if req.get("v", proto.PROTOCOL_VERSION) != proto.PROTOCOL_VERSION:
             return proto.error(proto.BAD_REQUEST, f"protocol version {req.get('v')!r} is not supported (this engine speaks {proto.PROTOCOL_VERSION})", req_id=req_id)
         op = req.get("op")
-        args = req.get("args") or {}
+        args = req.get("args", {})
+        if args is None:
+            args = {}
         if not isinstance(op, str) or not op:
             return proto.error(proto.BAD_REQUEST, "a request needs an \"op\" string", req_id=req_id)
         if not isinstance(args, dict):
