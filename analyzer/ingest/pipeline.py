@@ -309,7 +309,7 @@ def _ingest_one(
         tail_from = 0
         replace = prev is not None
         det: Detection | None = None
-        if prev and not src.gz and src.size > prev["size"] and prev["format"] in LINE_FORMATS_AND_TEXT(catalog):
+        if prev and not src.gz and src.size > prev["size"] and prev["format"] in _line_formats(catalog):
             h = _hash_prefix(raw, prev["size"])
             if h.hexdigest() == prev["sha256"]:
                 hasher, first_line, replace = h, int(prev["lines_read"]) + 1, False
@@ -379,7 +379,8 @@ def _ingest_one(
 RECORD_FORMATS = ("otlp", "csv", "json-array")
 
 
-def LINE_FORMATS_AND_TEXT(catalog: FormatCatalog) -> set[str]:  # noqa: N802 - reads like a constant
+def _line_formats(catalog: FormatCatalog) -> set[str]:
+    """Formats read line by line (a grown file of these gets only its new lines read)."""
     return {"jsonl", "logfmt", *catalog.text_names}
 
 
@@ -929,26 +930,25 @@ def _run_otlp(run: _Run, f: BinaryIO) -> None:
     rows = otlp.OtlpRows()
     head = src.head(SNIFF_BYTES)
     pretty = head.lstrip().startswith(b"{") and b"\n" in head.strip() and _first_line_incomplete(head)
-    if True:
-        if pretty:
-            stream: Iterator[tuple[int, bytes]] = iter([(1, f.read())])
+    if pretty:
+        stream: Iterator[tuple[int, bytes]] = iter([(1, f.read())])
+    else:
+        stream = ((i, line) for i, (line, _) in enumerate(iter_lines(f), start=1))
+    for n, raw, doc in otlp.documents(stream):
+        if isinstance(doc, Exception):
+            rows.records += 1
+            rows.rejects.append((n, f"invalid JSON: {doc}", raw[:2048], len(raw)))
+        elif not isinstance(doc, dict):
+            rows.records += 1
+            rows.rejects.append((n, "JSON value is not an object", raw[:2048], len(raw)))
         else:
-            stream = ((i, line) for i, (line, _) in enumerate(iter_lines(f), start=1))
-        for n, raw, doc in otlp.documents(stream):
-            if isinstance(doc, Exception):
+            before = rows.records
+            otlp.extract(doc, n, raw, rows, src.name, service)
+            if rows.records == before:
                 rows.records += 1
-                rows.rejects.append((n, f"invalid JSON: {doc}", raw[:2048], len(raw)))
-            elif not isinstance(doc, dict):
-                rows.records += 1
-                rows.rejects.append((n, "JSON value is not an object", raw[:2048], len(raw)))
-            else:
-                before = rows.records
-                otlp.extract(doc, n, raw, rows, src.name, service)
-                if rows.records == before:
-                    rows.records += 1
-                    rows.rejects.append((n, "no resourceSpans, resourceLogs or resourceMetrics", raw[:2048], len(raw)))
-            if len(rows.spans) + len(rows.events) + len(rows.metrics) >= BATCH_ROWS:
-                _flush_otlp(con, rows, fs)
+                rows.rejects.append((n, "no resourceSpans, resourceLogs or resourceMetrics", raw[:2048], len(raw)))
+        if len(rows.spans) + len(rows.events) + len(rows.metrics) >= BATCH_ROWS:
+            _flush_otlp(con, rows, fs)
     _flush_otlp(con, rows, fs)
     _insert_rejects(con, src.name, rows.rejects)
     fs.rejects += len(rows.rejects)
