@@ -9,6 +9,7 @@ receipt ledger, the console) in order.
 """
 from __future__ import annotations
 
+import math
 import random
 import threading
 import uuid
@@ -61,7 +62,12 @@ def random_id() -> str:
 
 
 def _ints(d: dict[str, float]) -> dict[str, int]:
-    return {k: int(round(v)) for k, v in d.items()}
+    return {k: int(round(v)) for k, v in d.items() if math.isfinite(v)}  # unknown (NaN) signals are left out
+
+
+def _int(v: float) -> int | None:
+    """An evidence number; None when the signal is unknown (an observed fleet's stale signal)."""
+    return int(v) if math.isfinite(v) else None
 
 
 class Engine:
@@ -113,6 +119,7 @@ class Engine:
         self._advisory: dict[tuple[str, str], Sustained] = {}
         self.advisories: dict[tuple[str, str], dict[str, Any]] = {}
         self.scratch: dict[Any, Any] = {}
+        self.external_alerts: dict[str, str] = {}  # alert fingerprint -> incident id (open_external_incident)
         self.notices: deque[dict[str, Any]] = deque(maxlen=2000)
         self.history: dict[str, deque[tuple[int, float, float, float]]] = {
             s: deque(maxlen=history_len) for s in self.fleet.services
@@ -284,6 +291,8 @@ class Engine:
                 if b is None:
                     b = self._baselines[key] = Baseline(600.0, self.tick_ms / 1000.0)
                 v = get(obj)
+                if v != v:
+                    continue  # a stale (NaN) observed signal teaches the baseline nothing
                 cur = b.value
                 if cur is None:
                     b.value = v
@@ -312,8 +321,8 @@ class Engine:
     def _pre_incident_scaling(self) -> None:
         """The auto-scaler of 11-automated-mitigation: acts at depth > 500 for 30 s, before incidents."""
         sp = self.policy.mitigation.scaler
-        if self.governor.kill_switch:
-            return
+        if self.governor.kill_switch or not getattr(self.fleet, "simulated", True):
+            return  # an observed fleet is scaled by its own systems, not by writing to the model
         for name, q in self.fleet.queues.items():
             tr = self._pre_scaler.get(name)
             if tr is None:
@@ -518,6 +527,7 @@ class Engine:
     def _detection_evidence(self, inc: Incident, rb: Runbook, idx: int) -> dict[str, Any]:
         rule = rb.detection[idx]
         sig = self.signals(inc.entity_kind, inc.entity)
+        stale = sorted(k for k, v in sig.items() if v != v)  # an observed fleet's unknown signals: recorded as null
         f = self.fleet
         base: dict[str, Any] = {
             "rule": inc.rule,
@@ -537,13 +547,13 @@ class Engine:
                 detection_method="automated_alert",
                 status="detected",
                 metrics={
-                    "queue_depth": int(sig["depth"]),
+                    "queue_depth": _int(sig["depth"]),
                     "queue_depth_threshold": int(rb.detection[0].threshold),
-                    "message_lag_seconds": int(sig["lag_p99_s"]),
+                    "message_lag_seconds": _int(sig["lag_p99_s"]),
                     "message_lag_threshold_seconds": int(rb.detection[1].threshold) if len(rb.detection) > 1 else 0,
-                    "processing_rate_msgs_per_min": int(proc),
-                    "ingest_rate_msgs_per_min": int(sig["ingest_per_s"] * 60),
-                    "processing_backlog_minutes": int(sig["depth"] / proc) if proc > 0.1 else -1,
+                    "processing_rate_msgs_per_min": _int(proc),
+                    "ingest_rate_msgs_per_min": _int(sig["ingest_per_s"] * 60),
+                    "processing_backlog_minutes": _int(sig["depth"] / proc) if proc > 0.1 else -1,
                 },
                 current_state={
                     "governor_concurrency": q.concurrency,
@@ -562,11 +572,11 @@ class Engine:
                 status="open",
                 critical_dependency=inc.critical,
                 metrics_at_trigger={
-                    "error_rate_bp": trip.get("window_error_rate_bp", int(sig["error_pct"] * 100)),
+                    "error_rate_bp": trip.get("window_error_rate_bp", _int(sig["error_pct"] * 100)),
                     "error_threshold_bp": int(b.policy.rate_pct * 100),
                     "consecutive_errors": trip.get("consecutive_errors", 0),
                     "error_threshold_count": b.policy.count,
-                    "latency_p99_ms": int(sig["p99_ms"]),
+                    "latency_p99_ms": _int(sig["p99_ms"]),
                     "latency_threshold_ms": b.policy.latency_p99_ms or b.policy.timeout_ms,
                 },
             )
@@ -577,12 +587,12 @@ class Engine:
             base.update(
                 detection_method="automated_threshold",
                 status="detected",
-                spike_factor_milli=int(ratio * 1000),
+                spike_factor_milli=_int(ratio * 1000),
                 suspected_bottleneck=self._suspected_bottleneck(inc),
-                baseline_metrics={"p50_ms": int(bl / 2.6), "p99_ms": int(bl), "p99_9_ms": int(bl * 2)},
-                spike_metrics={"p50_ms": int(s.p50), "p99_ms": int(s.p99), "p99_9_ms": int(s.p999)},
-                cpu_pct=int(s.cpu_pct),
-                memory_pct=int(s.memory_pct),
+                baseline_metrics={"p50_ms": _int(bl / 2.6), "p99_ms": _int(bl), "p99_9_ms": _int(bl * 2)},
+                spike_metrics={"p50_ms": _int(s.p50), "p99_ms": _int(s.p99), "p99_9_ms": _int(s.p999)},
+                cpu_pct=_int(s.cpu_pct),
+                memory_pct=_int(s.memory_pct),
             )
         elif inc.type == "error_rate_spike":
             s = f.services[inc.service]
@@ -593,16 +603,16 @@ class Engine:
                 detection_method="automated_threshold",
                 status="detected",
                 metrics_at_trigger={
-                    "error_rate_bp": int(sig["error_pct"] * 100),
+                    "error_rate_bp": _int(sig["error_pct"] * 100),
                     "error_threshold_bp": int(rule.threshold * 100) if rule.signal == "error_pct" else 500,
-                    "baseline_error_rate_bp": int(bl * 100),
-                    "errors_per_minute": int(sig["errors_per_min"]),
+                    "baseline_error_rate_bp": _int(bl * 100),
+                    "errors_per_minute": _int(sig["errors_per_min"]),
                     "threshold_errors_per_minute": 100,
-                    "total_requests": int(self.fleet.total_requests),
+                    "total_requests": _int(self.fleet.total_requests),
                 },
                 error_distribution={
-                    "5xx_server_errors_bp": int(10000 * s.err5 / total) if total else 0,
-                    "4xx_client_errors_bp": int(10000 * s.err4 / total) if total else 0,
+                    "5xx_server_errors_bp": _int(10000 * s.err5 / total) if total else 0,
+                    "4xx_client_errors_bp": _int(10000 * s.err4 / total) if total else 0,
                 },
                 recent_changes={
                     "last_deployment": f"revision {last_deploy.after} at {iso_utc(last_deploy.at_ms)}" if last_deploy else "none",
@@ -620,6 +630,8 @@ class Engine:
                 time_to_detect_seconds=inc.time_to_detect_ms // 1000,
                 failover_trigger_time=iso_utc(self.now_ms),
             )
+        if stale:
+            base["stale_signals"] = stale
         return base
 
     def _suspected_bottleneck(self, inc: Incident) -> str:
@@ -943,7 +955,7 @@ class Engine:
 
     def _effectiveness(self, inc: Incident, before: dict[str, int], after: dict[str, int]) -> str:
         crit = self.policy.runbooks[inc.type].recovery.all
-        if all(compare(after.get(c.signal, 0), c.op, c.value) for c in crit):
+        if all(compare(after.get(c.signal, math.nan), c.op, c.value) for c in crit):
             return "successful"
         main = {"queue": "depth", "service": "p99_ms" if inc.type == "latency_spike" else "error_pct", "circuit": "error_pct", "region": "edge_error_pct"}[inc.entity_kind]
         if after.get(main, 0) < before.get(main, 0):
@@ -952,6 +964,8 @@ class Engine:
 
     # ================================================================== recovery
     def _check_recovery(self, inc: Incident) -> None:
+        if "external" in inc.notes:
+            return  # an alert's incident resolves when its alert does (resolve_external_incident)
         rb = self.policy.runbooks[inc.type]
         sig = self.signals(inc.entity_kind, inc.entity)
         if inc.type == "region_failover" and not inc.failover_complete and inc.notes.get("failover_started_ms") and sig["standby_traffic_pct"] >= 100.0:
@@ -1203,6 +1217,112 @@ class Engine:
             self._notice("fault.injected", f"{actor} injected {kind} on {target}", fault=fault.to_dict(), actor=actor)
             return fault
 
+    # ================================================================== external incidents
+    def open_external_incident(
+        self,
+        incident_type: str,
+        entity_kind: str,
+        entity: str,
+        severity: str,
+        *,
+        source: str,
+        fingerprint: str,
+        labels: dict[str, str] | None = None,
+        annotations: dict[str, str] | None = None,
+        starts_at_ms: int | None = None,
+    ) -> Incident:
+        """An incident another system detected (an Alertmanager alert): opened with a detection
+        receipt, then run like any other (runbook, governor, ladder). One per ``fingerprint``: a
+        repeat changes nothing but a higher severity; an alert on an entity that already has an
+        open incident of the type joins it. Raises ValueError for an unknown type, kind, entity or
+        severity."""
+        with self.lock:
+            rb = self.policy.runbooks.get(incident_type)
+            if rb is None:
+                raise ValueError(f"unknown incident type {incident_type!r}")
+            if entity_kind != rb.runbook.entity:
+                raise ValueError(f"{incident_type} is about a {rb.runbook.entity}, not a {entity_kind}")
+            if entity not in {"service": self.fleet.services, "queue": self.fleet.queues, "circuit": self.fleet.breakers, "region": self.fleet.regions}[entity_kind]:
+                raise ValueError(f"{entity_kind} {entity!r} is not in the fleet model")
+            if severity not in SEV_RANK:
+                raise ValueError(f"unknown severity {severity!r}")
+            known = self.incidents.get(self.external_alerts.get(fingerprint, ""))
+            if known is not None and known.open:
+                if SEV_RANK[severity] < SEV_RANK[known.severity]:
+                    self._set_severity(known, severity, f"alert {fingerprint} now says {severity}", f"{source}.severity")
+                return known
+            alert = {"source": source, "fingerprint": fingerprint, "alertname": (labels or {}).get("alertname", "")}
+            key = (incident_type, f"{entity_kind}:{entity}")
+            existing = self.incidents.get(self.open_by_key.get(key, ""))
+            if existing is not None:
+                existing.notes.setdefault("alerts", set()).add(fingerprint)
+                self.external_alerts[fingerprint] = existing.id
+                self._emit(existing, ev.NOTE, f"alert {alert['alertname'] or fingerprint} from {source} joined this incident", dict(alert, text="alert joined"), source_signal=f"{source}.alert", actor=f"source:{source}")
+                return existing
+            now = self.now_ms
+            started = min(now, starts_at_ms if starts_at_ms is not None else now)
+            inc = Incident(
+                id=self.ids(), type=incident_type, entity_kind=entity_kind, entity=entity,
+                service=self._service_of(entity_kind, entity), region=entity if entity_kind == "region" else self.fleet.serving,
+                runbook_id=rb.runbook.id, runbook_version=rb.runbook.version, severity=severity, max_severity=severity,
+                detection_severity=severity, detected_at_ms=now, first_anomaly_ms=started,
+                rule=f"alert {alert['alertname'] or fingerprint} ({source})", critical=self._critical(entity_kind, entity),
+            )
+            inc.title = self._title(inc)
+            inc.steps = [StepState(st.id, st.title) for st in rb.steps]
+            inc.notes["external"] = source
+            inc.notes["alerts"] = {fingerprint}
+            self.incidents[inc.id] = inc
+            self.open_by_key[key] = inc.id
+            self.external_alerts[fingerprint] = inc.id
+            data = dict(alert, rule=inc.rule, detection_method="external_alert", status="detected", entity=entity,
+                        starts_at=iso_utc(started), time_to_detect_ms=inc.time_to_detect_ms,
+                        labels={str(k): str(v)[:500] for k, v in list((labels or {}).items())[:50]},
+                        annotations={str(k): str(v)[:2000] for k, v in list((annotations or {}).items())[:20]})
+            self._emit(inc, ev.DETECTED, f"{rb.runbook.title} on {entity}: {inc.rule}", data, source_signal=f"{source}.alert", actor=f"source:{source}", observed_at_ms=started)
+            self.fleet.log(now, "ERROR", inc.service, f"ALERT {inc.type} {inc.severity}: {inc.rule}", incident_id=inc.id)
+            ladder = self.policy.escalation.ladders[inc.severity]
+            self._notify(inc, ladder.chat_channel, "channel", ladder.chat_channel, f"{inc.severity} {inc.title}: alert from {source}, automated runbook {inc.runbook_id} starting", kind="info")
+            level = self.policy.severity.levels[inc.severity]
+            if not level.auto_mitigation or inc.severity in self.policy.escalation.auto.page_without_automation:
+                self._escalate(inc, f"{inc.severity} is not auto-mitigated: a human handles it", actor="engine")
+            elif self.governor.kill_switch:
+                self._escalate(inc, "automation is stopped (kill switch): a human must follow the runbook", actor="engine")
+            return inc
+
+    def resolve_external_incident(self, fingerprint: str, ends_at_ms: int | None = None, *, source: str = "alertmanager") -> Incident | None:
+        """The alert ``fingerprint`` resolved. Its incident resolves (a recovery.verified receipt)
+        once no other alert holds it open. None when the fingerprint opened nothing still open."""
+        with self.lock:
+            inc = self.incidents.get(self.external_alerts.pop(fingerprint, ""))
+            if inc is None or not inc.open:
+                return None
+            firing = inc.notes.setdefault("alerts", set())
+            firing.discard(fingerprint)
+            last_seen = max(e.observed_at_ms for e in inc.events)
+            ended = min(self.now_ms, max(ends_at_ms if ends_at_ms is not None else self.now_ms, inc.detected_at_ms, last_seen))
+            if firing or "external" not in inc.notes:
+                # Other alerts still hold it, or the engine detected it itself and its own recovery criteria decide.
+                self._emit(inc, ev.NOTE, f"alert {fingerprint} resolved" + (f"; {len(firing)} more still firing" if firing else ""), {"text": "alert resolved", "source": source, "fingerprint": fingerprint}, source_signal=f"{source}.alert", actor=f"source:{source}", observed_at_ms=ended)
+                return inc
+            rb = self.policy.runbooks[inc.type]
+            inc.recovered_at_ms = ended
+            inc.resolved_at_ms = self.now_ms
+            mttr = inc.mttr_ms or 0
+            data = {
+                "resolution_status": "resolved", "status": "resolved", "resolved_by": "alert_resolved", "source": source, "fingerprint": fingerprint,
+                "recovered_at": iso_utc(ended), "resolved_at": iso_utc(self.now_ms), "mttr_ms": mttr, "mttr_target_ms": rb.runbook.mttr_target_s * 1000,
+                "met_mttr_target": mttr <= rb.runbook.mttr_target_s * 1000, "time_to_resolution_seconds": mttr // 1000,
+                "auto_resolved": not inc.escalated, "documented_type": f"{inc.type}_resolved",
+            }
+            self._emit(inc, ev.RECOVERY_VERIFIED, f"resolved: the alert from {source} resolved; MTTR {mttr // 1000} s (target {rb.runbook.mttr_target_s} s)", data, source_signal=f"{source}.alert", actor=f"source:{source}", observed_at_ms=ended)
+            inc.state = RESOLVED
+            self.open_by_key.pop((inc.type, f"{inc.entity_kind}:{inc.entity}"), None)
+            if self._ladders.get(inc.id) is not None:
+                ch = self.policy.escalation.ladders[inc.severity].chat_channel
+                self._notify(inc, ch, "channel", ch, f"RESOLVED {inc.severity} {inc.title} after {mttr // 1000} s", kind="update")
+            return inc
+
     # ================================================================== reading
     def get_incident(self, incident_id: str | None) -> Incident:
         if not incident_id:
@@ -1245,6 +1365,8 @@ class Engine:
                 "governor": self.governor.status(self.now_ms),
                 "advisories": list(self.advisories.values()),
                 "faults": [x.to_dict() for x in f.active_faults(self.now_ms)],
+                "stale": {k: sorted(v) for k, v in getattr(f, "stale", {}).items()},
+                "sources": f.source_status() if hasattr(f, "source_status") else [],
             }
 
 
@@ -1287,7 +1409,7 @@ def _clean_value(v: Any) -> Any:
     if isinstance(v, bool) or v is None or isinstance(v, (int, str)):
         return v
     if isinstance(v, float):
-        return int(round(v))
+        return int(round(v)) if math.isfinite(v) else None
     if isinstance(v, dict):
         return _clean(v)
     if isinstance(v, (list, tuple)):

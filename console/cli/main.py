@@ -18,6 +18,7 @@ COMMANDS: dict[str, str] = {
     "knowledge": "console.cli.knowledge:knowledge",
     "oncall": "console.cli.oncall:oncall",
     "status-page": "console.cli.status_page:status_page",
+    "fleet": "console.cli.fleet:fleet",
     # The live engine's control channel: headless engine, the runbooks' manual commands, chaos.
     "watch": "console.cli.watch:watch",
     "engine": "console.cli.enginectl:engine",
