@@ -77,8 +77,10 @@ def console(
         fail(str(exc), EXIT_USAGE if isinstance(exc, ReplayError) else EXIT_FAILED)
     except KeyError as exc:  # unknown scenario
         fail(str(exc.args[0]) if exc.args else str(exc), EXIT_USAGE)
-    except OSError as exc:
-        fail(f"{dd.root}: {exc.strerror or exc}")
+    except OSError as exc:  # an unwritable data directory, a damaged ledger file
+        fail(f"cannot start the engine on {dd.root}: {exc.strerror or exc}", EXIT_FAILED)
+    except RuntimeError as exc:  # something else answers on the control socket
+        fail(f"cannot start the engine on {dd.root}: {exc}", EXIT_NO_ENGINE)
 
     from console.tui.app import ConsoleApp
 

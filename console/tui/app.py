@@ -9,7 +9,6 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
-from console.tui.screens.help import HelpScreen
 from console.tui.screens.main import SPEEDS, MainScreen
 
 FIRST_FRAME_ENV = "GGEN_CONSOLE_FIRST_FRAME_FILE"  # bench/console_bench.py: where to write the first frame's time
@@ -42,6 +41,8 @@ class ConsoleApp(App[None]):
         self.session.stop()  # idempotent: the CLI stops it again after run() returns
 
     def action_help(self) -> None:
+        from console.tui.screens.help import HelpScreen
+
         self.push_screen(HelpScreen([("Incident and fleet", list(MainScreen.BINDINGS)), ("Console", list(self.BINDINGS))]))
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:

@@ -584,8 +584,11 @@ def open_live_session(
     def factory(*args: Any, **kwargs: Any) -> Engine:
         return engine_class(*args, script=list(script), **kwargs)
 
-    live = LiveEngine(data_dir, seed=seed, speed=speed, policy=pol, dry_run=dry_run, kill_switch=kill_switch, engine_factory=factory, description="ggen console")
+    who = actor or default_actor()
+    live = LiveEngine(data_dir, seed=seed, speed=speed, policy=pol, dry_run=dry_run, kill_switch=kill_switch, engine_factory=factory, description=f"ggen console by {who} (speed {speed:g}x, seed {seed})")
     try:
+        for attach in live_attachments():
+            attach(live)
         live.start()
     except BaseException:
         if temp_dir is not None:
@@ -597,4 +600,20 @@ def open_live_session(
             record,
             Recording(seed=seed, scenario=sc.name if sc else None, fleet_size=fleet_size, dry_run=dry_run, kill_switch=kill_switch, started_at=iso_utc(live.engine.started_ms), source="console"),
         )
-    return LiveSession(live, temp_dir=temp_dir, actor=actor or default_actor(), scenario=sc, recorder=recorder, replay_of=replay_of)
+    return LiveSession(live, temp_dir=temp_dir, actor=who, scenario=sc, recorder=recorder, replay_of=replay_of)
+
+
+def live_attachments() -> list[Callable[[Any], Any]]:
+    """What a face running the engine attaches before starting it, as ``ggen watch`` does: the
+    control socket (so every other ``ggen`` command reaches this engine), notification delivery
+    and the on-call roster. Each is used when its package is present."""
+    import importlib
+
+    out = []
+    for module, name in (("engine.control", "attach_control"), ("engine.delivery", "attach_delivery"), ("engine.oncall", "attach_roster")):
+        try:
+            fn = getattr(importlib.import_module(module), name)
+        except (ImportError, AttributeError):
+            continue
+        out.append(fn)
+    return out

@@ -41,8 +41,8 @@ class TimelineScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Static(id="timeline-head", classes="screen-title")
-        yield RichLog(id="timeline", wrap=True, markup=False, highlight=False, auto_scroll=False)
-        yield Footer(compact=True)
+        yield RichLog(id="timeline", wrap=True, min_width=20, markup=False, highlight=False, auto_scroll=False)
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self.refresh_events()
@@ -88,7 +88,7 @@ class PirScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Static(Text("Drafting…", "dim"), id="pir-head", classes="screen-title")
         yield TextArea("", id="pir-text", read_only=True, soft_wrap=True, show_line_numbers=False)
-        yield Footer(compact=True)
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self.draft()
@@ -173,7 +173,7 @@ class SimilarScreen(Screen[None]):
         yield Static(Text("Searching the knowledge base…", "dim"), id="similar-head", classes="screen-title")
         with VerticalScroll(id="similar-scroll"):
             yield Static(id="similar-body")
-        yield Footer(compact=True)
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self.search()

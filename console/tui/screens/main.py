@@ -22,10 +22,6 @@ from textual.widgets import DataTable, Footer
 
 from console.tui.actions import MANUAL_ACTIONS, default_target, fault_menu, targets_for
 from console.tui.messages import ActionCompleted, ReceiptsVerified, ViewRefreshed
-from console.tui.screens.chaos import ChaosScreen
-from console.tui.screens.dialogs import ConfirmScreen, CrashScreen, PromptScreen
-from console.tui.screens.incident import PirScreen, SimilarScreen, TimelineScreen
-from console.tui.screens.mitigate import MitigateScreen, MitigationRequest
 from console.tui.text import TYPE_SHORT, literal, short_id
 from console.tui.view import ConsoleView, read_view
 from console.tui.widgets.bars import PANEL_NAMES, MetricsBar, PanelTabs, StatusBar
@@ -33,6 +29,8 @@ from console.tui.widgets.feeds import NoticeLog, ReceiptLog
 from console.tui.widgets.fleet import FleetTable
 from console.tui.widgets.incidents import IncidentPanel, IncidentTable
 from console.tui.widgets.infra import InfraPanel
+
+# Dialogs and incident screens are imported when first opened: the first frame does not wait on them.
 
 SPEEDS = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 WIDE_MIN = (120, 34)  # columns, rows from which every panel is shown at once
@@ -95,7 +93,7 @@ class MainScreen(Screen[None]):
         yield FleetTable(id="fleet", classes="panel switch")
         yield ReceiptLog(id="receipts", classes="panel switch")
         yield NoticeLog(id="notices", classes="panel switch")
-        yield Footer(compact=True)
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         titles = {"incidents": "Incidents", "fleet": "Fleet", "detail": "Incident", "infra": "Regions · breakers · queues", "receipts": "Receipts (✓ verified)", "notices": "Notifications · escalations · notices"}
@@ -112,7 +110,10 @@ class MainScreen(Screen[None]):
         self.query_one(IncidentTable).focus()
         self.set_interval(REFRESH_S, self.request_refresh)
         self.set_interval(RECEIPTS_S, self.request_receipts)
-        self.request_refresh()
+        # The first reading is taken here, so the first frame shows the fleet; the engine has
+        # only just started, so its lock is free. Every later reading runs in a worker.
+        self._reading = True
+        self.on_view_refreshed(ViewRefreshed(read_view(self.session, None)))
         self.request_receipts()
 
     def on_resize(self, event: Resize) -> None:
@@ -171,6 +172,8 @@ class MainScreen(Screen[None]):
         if v.notices:
             self.query_one(NoticeLog).add(v.notices)
         if v.crash and not self._crash_shown:
+            from console.tui.screens.dialogs import CrashScreen
+
             self._crash_shown = True
             self.app.push_screen(CrashScreen(v.crash))
         self.frames += 1
@@ -266,6 +269,8 @@ class MainScreen(Screen[None]):
         return f"{row.severity} {TYPE_SHORT.get(row.type, row.type)} {row.entity} ({short_id(incident_id)})"
 
     def confirm(self, title: str, body: str, then: Callable[[], None], label: str = "Yes") -> None:
+        from console.tui.screens.dialogs import ConfirmScreen
+
         def answered(yes: bool | None) -> None:
             if yes:
                 then()
@@ -298,6 +303,8 @@ class MainScreen(Screen[None]):
         self.confirm("Escalate to a human?", f"Escalate {self._incident_label(iid)}: page the on-call and start the escalation ladder.", lambda: self.perform("escalate", esc), "Escalate")
 
     def action_mitigate(self) -> None:
+        from console.tui.screens.mitigate import MitigateScreen, MitigationRequest
+
         s = self.session
         iid = self.selected_id
         with s.engine.lock:
@@ -314,13 +321,15 @@ class MainScreen(Screen[None]):
 
         self.app.push_screen(MitigateScreen(iid, label, defaults), chosen)
 
-    def _do_mitigate(self, req: MitigationRequest) -> str:
+    def _do_mitigate(self, req: Any) -> str:
         result = self.session.manual_action(req.action, req.target, incident_id=req.incident_id, params=req.params, reason=req.reason)
         if not result.ok:
             raise ValueError(result.detail)
         return result.detail
 
     def action_chaos(self) -> None:
+        from console.tui.screens.chaos import ChaosScreen
+
         s = self.session
         with s.engine.lock:
             menu = fault_menu(s.engine)
@@ -400,6 +409,8 @@ class MainScreen(Screen[None]):
             return
         s = self.session
 
+        from console.tui.screens.dialogs import PromptScreen
+
         def entered(text: str | None) -> None:
             if text:
                 self.perform("note", lambda: (s.note(iid, text), f"note added to {short_id(iid)}")[1])
@@ -409,16 +420,22 @@ class MainScreen(Screen[None]):
     def action_timeline(self) -> None:
         iid = self._selected()
         if iid is not None:
+            from console.tui.screens.incident import TimelineScreen
+
             self.app.push_screen(TimelineScreen(self.session, iid))
 
     def action_pir(self) -> None:
         iid = self._selected()
         if iid is not None:
+            from console.tui.screens.incident import PirScreen
+
             self.app.push_screen(PirScreen(self.session, iid))
 
     def action_similar(self) -> None:
         iid = self._selected()
         if iid is not None:
+            from console.tui.screens.incident import SimilarScreen
+
             self.app.push_screen(SimilarScreen(self.session, iid))
 
     def action_order(self) -> None:

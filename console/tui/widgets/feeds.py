@@ -57,8 +57,8 @@ def notice_text(n: dict[str, Any]) -> Text:
     if kind == "notification":
         label, style = NOTIFICATION_LABEL.get(str(n.get("notification_kind", "page")), ("NOTIFY", "magenta"))
     else:
-        label, style = NOTICE_LABEL.get(kind, (kind.upper()[:7] or "NOTICE", ""))
-    t.append(f" {label:<7} ", style)
+        label, style = NOTICE_LABEL.get(kind, ((kind.rsplit(".", 1)[-1].replace("_", " ").upper() or "NOTICE")[:8], ""))
+    t.append(f" {label:<8} ", style)
     t.append_text(literal(n.get("text", "")))
     return t
 
@@ -67,7 +67,7 @@ class ReceiptLog(RichLog):
     """Receipts as the ledger signs them; the mark is the console's own check of each one."""
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(max_lines=1000, wrap=False, markup=False, highlight=False, auto_scroll=True, **kwargs)
+        super().__init__(max_lines=1000, wrap=True, min_width=20, markup=False, highlight=False, auto_scroll=True, **kwargs)
 
     def add(self, lines: list[ReceiptLine]) -> None:
         for r in lines:
@@ -78,7 +78,7 @@ class NoticeLog(RichLog):
     """Notifications (pages, chat updates), escalations and engine notices as they happen."""
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(max_lines=1000, wrap=False, markup=False, highlight=False, auto_scroll=True, **kwargs)
+        super().__init__(max_lines=1000, wrap=True, min_width=20, markup=False, highlight=False, auto_scroll=True, **kwargs)
 
     def add(self, notices: list[dict[str, Any]]) -> None:
         for n in notices:

@@ -1,0 +1,250 @@
+"""Console figures: time to the first full frame, and frame times with a big fleet at speed.
+
+    .venv/bin/python bench/console_bench.py [--runs 5] [--seconds 20] [--services 200] [--speed 10]
+
+1. Startup. `ggen console` and a minimal Textual app (one Static) are started in a pseudo-terminal
+   of 120x40, the same way; each writes the wall time of its first full frame to a file (the
+   console: the first frame that shows the engine's data; see GGEN_CONSOLE_FIRST_FRAME_FILE in
+   console/tui/app.py). Reported: the median over --runs of (first frame - spawn), and the ratio.
+2. Frames. The console runs in a pseudo-terminal of 160x50 on a generated fleet of --services
+   services at --speed, with faults injected every few seconds so incidents open, escalate and
+   resolve. Every screen update (layout, render and the write to the terminal) is timed, as is
+   the UI work of applying each engine reading, the reading itself (a worker thread, under the
+   engine lock), and how late a 10 ms timer on the UI loop fires (the longest the UI was stuck).
+"""
+from __future__ import annotations
+
+import argparse
+import fcntl
+import json
+import os
+import pty
+import shutil
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import termios
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+GGEN = Path(sys.executable).parent / "ggen"
+
+MINIMAL_APP = """
+import os, time
+from textual.app import App
+from textual.widgets import Static
+
+class Minimal(App):
+    def compose(self):
+        yield Static("hello")
+
+    def on_mount(self):
+        self.call_after_refresh(self.first_frame)
+
+    def first_frame(self):
+        with open(os.environ["MINIMAL_FIRST_FRAME_FILE"], "w") as fh:
+            fh.write(f"{time.time():.6f}\\n")
+
+Minimal().run()
+"""
+
+
+def spawn_in_pty(argv: list[str], env: dict[str, str], cols: int, rows: int) -> tuple[subprocess.Popen[bytes], int]:
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+    proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env, cwd=ROOT, start_new_session=True)
+    os.close(slave)
+
+    def drain() -> None:  # the app blocks if nobody reads the terminal
+        while True:
+            try:
+                if not os.read(master, 65536):
+                    return
+            except OSError:
+                return
+
+    threading.Thread(target=drain, daemon=True).start()
+    return proc, master
+
+
+def first_frame_s(argv: list[str], env_key: str, quit_keys: bytes, extra_env: dict[str, str] | None = None) -> float:
+    with tempfile.TemporaryDirectory() as tmp:
+        marker = Path(tmp) / "first-frame"
+        env = dict(os.environ, TERM="xterm-256color", **(extra_env or {}))
+        env[env_key] = str(marker)
+        start = time.time()
+        proc, master = spawn_in_pty(argv, env, 120, 40)
+        try:
+            deadline = time.monotonic() + 60
+            while not marker.exists() or not marker.read_text().strip():
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"{argv[0]} exited ({proc.returncode}) before its first frame")
+                time.sleep(0.002)
+            shown = float(marker.read_text())
+            os.write(master, quit_keys)
+            proc.wait(timeout=20)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            os.close(master)
+        return shown - start
+
+
+def bench_startup(runs: int) -> dict[str, float]:
+    console, minimal = [], []
+    for _ in range(runs):
+        with tempfile.TemporaryDirectory() as data:
+            console.append(first_frame_s([str(GGEN), "--data-dir", data, "console"], "GGEN_CONSOLE_FIRST_FRAME_FILE", b"q"))
+        minimal.append(first_frame_s([sys.executable, "-c", MINIMAL_APP], "MINIMAL_FIRST_FRAME_FILE", b"\x11"))  # ctrl+q
+    c, m = statistics.median(console), statistics.median(minimal)
+    return {"console_s": c, "minimal_s": m, "ratio": c / m, "console_all": console, "minimal_all": minimal}
+
+
+# ---------------------------------------------------------------------------------------- frames
+def frame_child(out: str, seconds: float, services: int, speed: float) -> None:
+    """Runs inside the pseudo-terminal: the real console, instrumented."""
+    from textual.screen import Screen
+
+    import console.tui.screens.main as main_mod
+    from console.tui.app import ConsoleApp
+    from console.tui.session import open_live_session
+    from engine.datadir import DataDir
+
+    frames: list[float] = []
+    applies: list[float] = []
+    reads: list[float] = []
+    stalls: list[float] = []
+
+    original_update = Screen._on_timer_update
+
+    def timed_update(self: Screen) -> None:
+        t = time.perf_counter()
+        original_update(self)
+        frames.append(time.perf_counter() - t)
+
+    Screen._on_timer_update = timed_update  # type: ignore[method-assign]
+    original_apply = main_mod.MainScreen.on_view_refreshed
+
+    def timed_apply(self, message) -> None:  # type: ignore[no-untyped-def]
+        t = time.perf_counter()
+        original_apply(self, message)
+        applies.append(time.perf_counter() - t)
+
+    main_mod.MainScreen.on_view_refreshed = timed_apply  # type: ignore[method-assign]
+    original_read = main_mod.read_view
+
+    def timed_read(*args, **kwargs):  # type: ignore[no-untyped-def]
+        t = time.perf_counter()
+        v = original_read(*args, **kwargs)
+        reads.append(time.perf_counter() - t)
+        return v
+
+    main_mod.read_view = timed_read  # type: ignore[assignment]
+
+    tmp = tempfile.mkdtemp(prefix="ggen-bench-")
+    session = open_live_session(DataDir(Path(tmp)), speed=speed, fleet_size=services, actor="bench")
+    faults = [("cpu_saturation", "svc-0042"), ("bad_deploy", "svc-0007"), ("traffic_surge", None), ("slow_queries", None), ("dependency_outage", "svc-0150"), ("region_outage", None)]
+    app = ConsoleApp(session)
+    state = {"last": time.perf_counter(), "next_fault": 0, "t0": time.perf_counter()}
+
+    def tick() -> None:
+        now = time.perf_counter()
+        stalls.append(now - state["last"] - 0.01)
+        state["last"] = now
+        elapsed = now - state["t0"]
+        if state["next_fault"] < len(faults) and elapsed > 1 + 3 * state["next_fault"]:
+            kind, target = faults[state["next_fault"]]
+            state["next_fault"] += 1
+            threading.Thread(target=session.inject, args=(kind, target), daemon=True).start()
+        if elapsed > seconds:
+            app.exit()
+
+    def started() -> None:
+        state["t0"] = state["last"] = time.perf_counter()
+        app.set_interval(0.01, tick)
+
+    app.call_later(started)
+    t_start = time.perf_counter()
+    engine_start = session.engine.now_ms
+    try:
+        app.run()
+    finally:
+        session.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+    wall = time.perf_counter() - t_start
+    eng = session.engine
+    Path(out).write_text(
+        json.dumps(
+            {
+                "frames": frames,
+                "applies": applies,
+                "reads": reads,
+                "stalls": stalls[1:],
+                "wall_s": wall,
+                "engine_s": (eng.now_ms - engine_start) / 1000,
+                "incidents": len(eng.incidents),
+                "crash": session.crash_text,
+            }
+        )
+    )
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    s = sorted(values)
+    return s[min(len(s) - 1, int(q * len(s)))]
+
+
+def bench_frames(seconds: float, services: int, speed: float) -> dict[str, object]:
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "frames.json"
+        env = dict(os.environ, TERM="xterm-256color")
+        argv = [sys.executable, str(Path(__file__).resolve()), "--frame-child", str(out), "--seconds", str(seconds), "--services", str(services), "--speed", str(speed)]
+        proc, master = spawn_in_pty(argv, env, 160, 50)
+        try:
+            proc.wait(timeout=seconds + 60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            os.close(master)
+        if not out.exists():
+            raise RuntimeError(f"the frame run wrote nothing (exit {proc.returncode})")
+        return json.loads(out.read_text())
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--services", type=int, default=200)
+    ap.add_argument("--speed", type=float, default=10.0)
+    ap.add_argument("--skip-startup", action="store_true")
+    ap.add_argument("--frame-child", metavar="OUT", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.frame_child:
+        frame_child(args.frame_child, args.seconds, args.services, args.speed)
+        return
+    print(f"machine: {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}; python {sys.version.split()[0]}")
+    if not args.skip_startup:
+        st = bench_startup(args.runs)
+        print(f"\nfirst full frame (median of {args.runs}, 120x40 pty):")
+        print(f"  ggen console        {st['console_s'] * 1000:7.0f} ms   (runs: {', '.join(f'{x * 1000:.0f}' for x in st['console_all'])})")
+        print(f"  minimal Textual app {st['minimal_s'] * 1000:7.0f} ms   (runs: {', '.join(f'{x * 1000:.0f}' for x in st['minimal_all'])})")
+        print(f"  ratio               {st['ratio']:7.2f}x  (goal <= 1.5x)")
+    fr = bench_frames(args.seconds, args.services, args.speed)
+    ms = lambda xs, q: pct(xs, q) * 1000  # noqa: E731
+    print(f"\n{args.services} services at {args.speed:g}x for {fr['wall_s']:.1f} s (160x50 pty): {fr['engine_s']:.0f} s of engine time "
+          f"({fr['engine_s'] / fr['wall_s']:.1f}x achieved), {fr['incidents']} incidents" + (f", ENGINE CRASHED: {fr['crash']}" if fr["crash"] else ""))
+    for label, key in (("screen update (layout+render+write)", "frames"), ("apply a reading to widgets (UI)", "applies"), ("read the engine (worker thread)", "reads"), ("UI loop stall (10 ms timer lateness)", "stalls")):
+        xs = fr[key]
+        print(f"  {label:38} n={len(xs):5}  p50 {ms(xs, 0.5):6.1f} ms  p99 {ms(xs, 0.99):6.1f} ms  worst {max(xs) * 1000 if xs else float('nan'):6.1f} ms")
+
+
+if __name__ == "__main__":
+    main()
