@@ -233,3 +233,22 @@ def test_console_in_tmux_injects_a_fault_with_keys_and_shows_the_incident(tmp_pa
     kinds = [r[0] for r in db.execute("SELECT kind FROM receipts ORDER BY seq")]
     db.close()
     assert "incident.detected" in kinds
+
+
+def test_notification_deliveries_show_in_the_notices_feed(tmp_path):
+    dd = DataDir(tmp_path / "data")
+    dd.ensure()
+    dd.config_path.write_text('[delivery]\n[[delivery.channels]]\ntype = "console"\nname = "screen"\n')
+    s = open_live_session(dd, speed=120.0, actor="tester")
+    try:
+        s.inject("bad_deploy", "app")
+        assert wait_until(lambda: any(n.get("kind") == "delivery.delivered" for n in list(s._notices)), 20)
+
+        async def go():
+            async with ConsoleApp(s).run_test(size=(160, 50)) as pilot:
+                await settle(pilot)
+                assert "SENT" in screen_text(pilot.app) and "screen (console)" in screen_text(pilot.app)
+
+        asyncio.run(go())
+    finally:
+        s.stop()

@@ -409,6 +409,15 @@ class LiveSession(ConsoleSession):
         self.live = live
         self.temp_dir = temp_dir
         self.mode = "replay" if self.replay_of else ("scenario" if self.scenario is not None else "live")
+        for svc in live.services:  # notification delivery: show each attempt as it is recorded
+            if callable(getattr(svc, "subscribe", None)) and hasattr(svc, "feed"):
+                svc.subscribe(self._delivery_record)
+
+    def _delivery_record(self, rec: dict[str, Any]) -> None:
+        outcome = str(rec.get("outcome", ""))
+        why = f": {rec['error']}" if rec.get("error") else ""
+        text = f"{rec.get('channel')} ({rec.get('type')}) -> {rec.get('recipient')}: {outcome}{why}"
+        self._notices.append({"at_ms": self.engine.now_ms, "kind": f"delivery.{outcome}", "text": text})
 
     @property
     def speed(self) -> float:

@@ -23,6 +23,10 @@ NOTICE_LABEL = {
     "console": ("YOU", "bold blue"),
     "console.error": ("REFUSED", "bold red"),
     "replay.error": ("REPLAY", "bold red"),
+    "delivery.delivered": ("SENT", "green"),
+    "delivery.retry": ("RETRY", "yellow"),
+    "delivery.failed": ("UNSENT", "bold white on red"),
+    "delivery.undelivered": ("UNSENT", "bold white on red"),
 }
 NOTIFICATION_LABEL = {"page": ("PAGE", "bold magenta"), "info": ("INFO", "blue"), "update": ("UPDATE", "green")}
 
