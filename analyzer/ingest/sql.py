@@ -48,21 +48,6 @@ def read_lines(path: str, compression: str = "none") -> str:
     )
 
 
-def line_source(path: str, compression: str = "auto", skip_lines: int = 0) -> str:
-    """A subquery yielding ``(n, line)``: every line of ``path`` with its 1-based number.
-
-    ``read_csv`` with a separator that never occurs and no quoting reads whole lines in parallel;
-    ``WITH ORDINALITY`` numbers them in file order. Blank lines come back as NULL.
-    """
-    src = (
-        f"read_csv({lit(path)}, columns={{'line': 'VARCHAR'}}, delim={lit(LINE_DELIM)}, quote='', escape='', "
-        f"header=false, auto_detect=false, strict_mode=false, max_line_size={MAX_LINE_BYTES + 4096}, "
-        f"compression={lit(compression)})"
-    )
-    where = f"WHERE ordinality > {int(skip_lines)}" if skip_lines else ""
-    return f"(SELECT ordinality AS n, line FROM {src} WITH ORDINALITY {where})"
-
-
 def level_sql(raw: str, vocab: LevelVocabulary, numeric: bool = True) -> str:
     """Normalize the level text ``raw`` (a SQL expression) to TRACE..FATAL, NULL when unknown."""
     branches = []
