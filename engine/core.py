@@ -1125,6 +1125,8 @@ class Engine:
     def escalate(self, incident_id: str, actor: str, reason: str = "escalated by a person") -> Incident:
         with self.lock:
             inc = self.get_incident(incident_id)
+            if inc.state == RESOLVED:
+                raise ValueError(f"incident {inc.id} is already resolved")
             if inc.escalated:
                 raise ValueError(f"incident {inc.id} is already escalated")
             self._escalate(inc, reason, actor=f"person:{actor}")
@@ -1140,6 +1142,9 @@ class Engine:
         """A person's mitigation: through the same governor and actuator, recorded with them as actor."""
         with self.lock:
             inc = self.get_incident(incident_id) if incident_id else None
+            if inc is not None and inc.state == RESOLVED:
+                # Its record is closed (recovery verified); an action now is not part of it.
+                return ActionResult(False, f"incident {inc.id} is already resolved; act without --incident-id", outcome={"refused": True})
             regions = (self.fleet.serving,)
             action = Action(name, target, dict(params or {}), regions, f"person:{actor}", inc.id if inc else None, reason or "manual mitigation")
             if inc is None:
