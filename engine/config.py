@@ -54,6 +54,9 @@ class SourceChoice(StrictModel):
     """``[source]``: which source ``ggen watch`` / ``ggen console`` use when ``--source`` is not given."""
 
     kind: SourceKind = "sim"
+    # The runbooks directory (fleet model, thresholds, runbooks) the engine loads, relative to this
+    # file; default: the packaged runbooks/. A real system needs its own fleet.toml.
+    runbooks: str | None = None
 
 
 class PrometheusSource(StrictModel):

@@ -65,7 +65,11 @@ def _notice_line(n: dict[str, Any]) -> str:
 @click.option("--actor", default=None, metavar="NAME", help="Who runs this engine (default: GGEN_ACTOR or the login name).")
 @click.option("--notices/--no-notices", default=True, show_default=True, help="Also print engine notices (faults, operator actions, pages).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line ({\"type\": \"event\"|\"notice\", ...}).")
-def watch(speed: float, seed: int, scenario: str | None, dry_run: bool, kill_switch: bool, actor: str | None, notices: bool, as_json: bool) -> None:
+@click.option("--source", type=click.Choice(["sim", "prometheus", "alertmanager", "file"]), default=None, help="Where signals come from (default: [source] in DATA_DIR/config.toml, else sim).")
+@click.option("--url", default=None, metavar="URL", help="With --source prometheus: the Prometheus server.")
+@click.option("--listen", default=None, metavar="HOST:PORT", help="With --source alertmanager: where to receive Alertmanager's webhooks.")
+@click.option("--path", "sample_path", default=None, metavar="FILE", help="With --source file: the JSON Lines file of samples to follow (- for stdin).")
+def watch(speed: float, seed: int, scenario: str | None, dry_run: bool, kill_switch: bool, actor: str | None, notices: bool, as_json: bool, source: str | None, url: str | None, listen: str | None, sample_path: str | None) -> None:
     """Run the live engine headless and print incident events until SIGTERM/SIGINT."""
     import orjson
 
@@ -86,6 +90,16 @@ def watch(speed: float, seed: int, scenario: str | None, dry_run: bool, kill_swi
         except (KeyError, FileNotFoundError, ValueError):
             fail(f"--scenario: unknown scenario {scenario!r} (known: {', '.join(sorted(load_scenarios()))})", EXIT_USAGE)
     dd = data_dir()
+    from engine.sources import prepare_source
+
+    try:
+        setup = prepare_source(dd, source=source, url=url, listen=listen, path=sample_path)
+    except PolicyError as exc:
+        fail(str(exc), EXIT_FAILED)
+    except ValueError as exc:
+        fail(str(exc), EXIT_USAGE)
+    if setup.real and (sc is not None or speed != 1.0):
+        fail(f"--scenario and --speed drive the simulator; the {setup.kind} source runs on the wall clock", EXIT_USAGE)
     flags = ", ".join(x for x, on in (("kill switch ON", kill_switch), ("dry-run", dry_run)) if on)
     try:
         live = LiveEngine(
@@ -95,8 +109,10 @@ def watch(speed: float, seed: int, scenario: str | None, dry_run: bool, kill_swi
             dry_run=dry_run,
             kill_switch=kill_switch,
             description=f"ggen watch by {who} (speed {speed:g}x, seed {seed}{', ' + flags if flags else ''})",
-            engine_factory=_engine_factory(sc),
+            policy=setup.policy,
+            engine_factory=setup.engine_factory or _engine_factory(sc),
         )
+        setup.install(live)
     except PolicyError as exc:
         fail(str(exc), EXIT_FAILED)
     control = attach_control(live)
@@ -136,6 +152,7 @@ def watch(speed: float, seed: int, scenario: str | None, dry_run: bool, kill_swi
         f"ggen watch: engine pid {__import__('os').getpid()} on {dd.root} (speed {speed:g}x, seed {seed}"
         + (f", scenario {sc.name}" if sc else "")
         + (f", {flags}" if flags else "")
+        + (f", source {setup.describe()}" if setup.real else "")
         + f"); control socket {dd.control_socket_path}; stop with SIGTERM or Ctrl-C",
         err=True,
     )

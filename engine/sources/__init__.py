@@ -74,7 +74,7 @@ def prepare_source(
     kind = source or cfg.source.kind
     if kind not in SOURCE_KINDS:
         raise ValueError(f"unknown source {kind!r} (known: {', '.join(SOURCE_KINDS)})")
-    pol = policy or load_policy()
+    pol = policy or load_policy(cfg.resolve(cfg.source.runbooks))
     setup = SourceSetup(kind=kind, config=cfg, policy=pol)
     if kind == "sim":
         for flag, value in (("--url", url), ("--listen", listen), ("--path", path)):

@@ -117,7 +117,10 @@ class AlertmanagerSource(SignalSource):
                 code, body = source._receive(self.path, dict(self.headers.items()), self.rfile, self.headers.get("Content-Length"))
                 self._answer(code, body)
 
-        self._server = ThreadingHTTPServer((self.host, self.port), Handler)
+        try:
+            self._server = ThreadingHTTPServer((self.host, self.port), Handler)
+        except OSError as exc:
+            raise OSError(exc.errno, f"the alertmanager source cannot listen on {self.host}:{self.port}: {exc.strerror or exc}") from None
         self._server.daemon_threads = True
         self.target = "%s:%d" % self.address
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.2}, name="ggen-source-alertmanager", daemon=True)

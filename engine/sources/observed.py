@@ -315,7 +315,7 @@ class ObservedFleet(Fleet):
     # ------------------------------------------------------------------ notices
     def _announce(self, now_ms: int, provided: set[tuple[str, str]], stale: dict[str, set[str]]) -> None:
         if not any(src.attempted for src in self.sources):
-            return  # nothing read yet: waiting, not stale
+            return  # nothing read yet
         n = sum(len(v) for v in stale.values())
         total = self._expected(provided)
         names = ", ".join(f"{s.kind} {s.target}" for s in self.sources)
@@ -323,15 +323,13 @@ class ObservedFleet(Fleet):
             self._stale_announced = True
             self.stale_since_ms = now_ms
             reason = "; ".join(s.last_error for s in self.sources if s.last_error) or "no recent samples"
-            entities = sorted(stale)
-            self._say("source.stale", f"{names}: {n} of {total} signals stale ({reason}); they count as unknown, never as healthy", stale_signals=n, entities=entities[:50], reason=reason)
-        elif not n and self._stale_announced:
+            state = "stale" if self._ever_fresh else "without a value yet"
+            self._say("source.stale", f"{names}: {n} of {total} signals {state} ({reason}); they count as unknown, never as healthy", stale_signals=n, entities=sorted(stale)[:50], reason=reason)
+        elif not n and total and (self._stale_announced or not self._ever_fresh):
+            since = self.stale_since_ms
+            self._say("source.fresh", f"{names}: all {total} signals fresh" + (f" again after {(now_ms - since) // 1000} s" if self._ever_fresh and since is not None else ""), stale_for_ms=now_ms - since if since is not None else 0)
             self._stale_announced = False
-            since = self.stale_since_ms or now_ms
             self.stale_since_ms = None
-            self._say("source.fresh", f"{names}: all {total} signals fresh again after {(now_ms - since) // 1000} s", stale_for_ms=now_ms - since)
-        elif not n and not self._ever_fresh and total:
-            self._say("source.fresh", f"{names}: receiving all {total} signals")
         if not n and total:
             self._ever_fresh = True
 
