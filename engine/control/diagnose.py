@@ -168,21 +168,25 @@ def _by_status(ops: Any, services: list[str], since: int | None) -> list[dict[st
     out = []
     for n in services:
         s = f.services[n]
+        # Averages over the window's ticks (a tick without failures counts as zero).
         if since is not None and ops.history is not None:
             samples = ops.history.codes_since(n, since)
-            span = max(1, len(samples))
-            totals: dict[int, float] = {}
+            span = max(1, len(ops.history.window("service", n, since)))
+            share: dict[int, float] = {}
+            rps: dict[int, float] = {}
             for _, d in samples:
-                for code, rps in d.items():
-                    totals[code] = totals.get(code, 0.0) + rps
-            rps_by_code = {c: v / span for c, v in totals.items()}
+                for code, (sh, r) in d.items():
+                    share[code] = share.get(code, 0.0) + sh
+                    rps[code] = rps.get(code, 0.0) + r
+            share = {c: v / span for c, v in share.items()}
+            rps = {c: v / span for c, v in rps.items()}
         else:
-            rps_by_code = {c: v * s.in_rps for c, v in f.error_breakdown(s).items()}
-        total_rps = s.in_rps or 1.0
-        for code, rps in sorted(rps_by_code.items(), key=lambda kv: -kv[1]):
-            if rps <= 0:
+            share = f.error_breakdown(s)
+            rps = {c: v * s.in_rps for c, v in share.items()}
+        for code in sorted(rps, key=lambda c: -rps[c]):
+            if rps[code] <= 0:
                 continue
-            out.append({"service": n, "error_code": code, "class": f"{code // 100}xx", "rps": rps, "per_min": rps * 60.0, "pct_of_requests": 100.0 * rps / total_rps})
+            out.append({"service": n, "error_code": code, "class": f"{code // 100}xx", "rps": rps[code], "per_min": rps[code] * 60.0, "pct_of_requests": 100.0 * share.get(code, 0.0)})
     return out
 
 

@@ -106,7 +106,8 @@ class MetricsHistory:
         self.avg: dict[tuple[str, str], Ring] = {}
         self.max: dict[tuple[str, str], Ring] = {}
         self._minute: dict[tuple[str, str], _Minute] = {}
-        self.codes: dict[str, deque[tuple[int, dict[int, float]]]] = {}
+        # service -> (t, {status: (share of requests, requests per second)})
+        self.codes: dict[str, deque[tuple[int, dict[int, tuple[float, float]]]]] = {}
         self.slow_queries: dict[str, SlowQuerySighting] = {}
         self.last_ms: int | None = None
         self.first_ms: int | None = None
@@ -140,7 +141,7 @@ class MetricsHistory:
             if lst is None:
                 lst = self.codes[name] = deque()
             if bd:
-                lst.append((now, {c: v * s.in_rps for c, v in bd.items()}))
+                lst.append((now, {c: (v, v * s.in_rps) for c, v in bd.items()}))
             while lst and lst[0][0] < keep_after:
                 lst.popleft()
         from engine.mitigate.actuator import slow_queries
@@ -202,5 +203,5 @@ class MetricsHistory:
             return None
         return max(oldest, since_ms)
 
-    def codes_since(self, service: str, since_ms: int) -> list[tuple[int, dict[int, float]]]:
+    def codes_since(self, service: str, since_ms: int) -> list[tuple[int, dict[int, tuple[float, float]]]]:
         return [(t, d) for t, d in self.codes.get(service, []) if t >= since_ms]

@@ -827,7 +827,9 @@ class Fleet:
             if slow and not s.bad_configs.get(s.config_version) and not any(k == "config" for k, _, _, _ in s.rollouts):
                 e = max(slow, key=lambda x: x.tshare)
                 return f"timeout after {e.breaker.policy.timeout_ms} ms waiting for {e.dep.name}", {"dependency": e.dep.name}
-            return f"payments call timed out after {s.config.get('payments.timeout_ms')} ms (config v{s.config_version})", {"config_version": s.config_version}
+            if s.bad_configs.get(s.config_version):
+                return f"payments call timed out after {s.config.get('payments.timeout_ms')} ms (config v{s.config_version})", {"config_version": s.config_version}
+            return f"payments call timed out on a replica still on the previous config (rolling out v{s.config_version})", {"config_version": s.config_version}
         if code == 502:
             bad = max(s.deps, key=lambda e: e.dep.err5, default=None)
             return f"{bad.dep.name if bad else 'dependency'} returned 5xx", {"dependency": bad.dep.name if bad else ""}
