@@ -1,10 +1,17 @@
-"""Scrolling feeds: signed receipts (each marked verified or not) and notices/notifications."""
+"""Scrolling feeds: signed receipts (each marked verified or not) and notices/notifications.
+
+Both are Line API widgets over a bounded list of lines: only the lines on screen are drawn, each
+cut to the width with an ellipsis, and the view follows new lines unless you scrolled up.
+"""
 from __future__ import annotations
 
+from collections import deque
 from typing import Any
 
 from rich.text import Text
-from textual.widgets import RichLog
+from textual.geometry import Size
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
 
 from console.tui.receipts import ReceiptLine
 from console.tui.text import SEVERITY_STYLE, clock, literal, short_id
@@ -32,7 +39,7 @@ NOTIFICATION_LABEL = {"page": ("PAGE", "bold magenta"), "info": ("INFO", "blue")
 
 
 def receipt_text(r: ReceiptLine) -> Text:
-    t = Text(no_wrap=True, overflow="ellipsis")
+    t = Text()
     t.append(clock(r.observed_at_ms), "dim")
     if r.verified:
         t.append(" ✓ ", "bold green")
@@ -54,7 +61,7 @@ def receipt_text(r: ReceiptLine) -> Text:
 
 
 def notice_text(n: dict[str, Any]) -> Text:
-    t = Text(no_wrap=True, overflow="ellipsis")
+    t = Text()
     at = n.get("at_ms")
     t.append(clock(at if isinstance(at, int) else None), "dim")
     kind = str(n.get("kind", ""))
@@ -67,23 +74,71 @@ def notice_text(n: dict[str, Any]) -> Text:
     return t
 
 
-class ReceiptLog(RichLog):
+class FeedLog(ScrollView, can_focus=True):
+    """The last ``max_lines`` lines of a feed, drawn one screen line each."""
+
+    DEFAULT_CSS = """
+    FeedLog { overflow-x: hidden; }
+    """
+
+    def __init__(self, max_lines: int = 1000, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.lines: deque[tuple[int, Text]] = deque(maxlen=max_lines)
+        self._strips: dict[tuple[int, int], Strip] = {}  # (line number, width) -> drawn line
+        self._written = 0
+        self._follow = True  # stay on the newest line until the user scrolls up
+
+    def watch_scroll_y(self, old: float, new: float) -> None:
+        super().watch_scroll_y(old, new)
+        self._follow = new >= self.max_scroll_y
+
+    def write(self, text: Text) -> None:
+        self.add_lines([text])
+
+    def add_lines(self, texts: list[Text]) -> None:
+        if not texts:
+            return
+        for t in texts:
+            self.lines.append((self._written, t))
+            self._written += 1
+        if len(self._strips) > 4 * (self.lines.maxlen or 1000):
+            self._strips.clear()
+        self.virtual_size = Size(self.scrollable_content_region.width, len(self.lines))
+        if self._follow:
+            self.call_after_refresh(self.scroll_end, animate=False, x_axis=False)
+        self.refresh()
+
+    def on_resize(self) -> None:
+        self.virtual_size = Size(self.scrollable_content_region.width, len(self.lines))
+
+    def render_line(self, y: int) -> Strip:
+        width = self.scrollable_content_region.width
+        index = int(self.scroll_offset.y) + y
+        if index >= len(self.lines) or width <= 0:
+            return Strip.blank(max(width, 0), self.rich_style)
+        number, text = self.lines[index]
+        key = (number, width)
+        strip = self._strips.get(key)
+        if strip is None:
+            line = text.copy()
+            line.no_wrap = True
+            line.overflow = "ellipsis"
+            line.truncate(width, overflow="ellipsis")
+            segments = list(line.render(self.app.console))
+            strip = Strip(segments).apply_style(self.rich_style).extend_cell_length(width, self.rich_style).crop(0, width)
+            self._strips[key] = strip
+        return strip
+
+
+class ReceiptLog(FeedLog):
     """Receipts as the ledger signs them; the mark is the console's own check of each one."""
 
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(max_lines=1000, wrap=True, min_width=20, markup=False, highlight=False, auto_scroll=True, **kwargs)
-
     def add(self, lines: list[ReceiptLine]) -> None:
-        for r in lines:
-            self.write(receipt_text(r))
+        self.add_lines([receipt_text(r) for r in lines])
 
 
-class NoticeLog(RichLog):
+class NoticeLog(FeedLog):
     """Notifications (pages, chat updates), escalations and engine notices as they happen."""
 
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(max_lines=1000, wrap=True, min_width=20, markup=False, highlight=False, auto_scroll=True, **kwargs)
-
     def add(self, notices: list[dict[str, Any]]) -> None:
-        for n in notices:
-            self.write(notice_text(n))
+        self.add_lines([notice_text(n) for n in notices])
