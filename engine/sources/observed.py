@@ -8,7 +8,8 @@ its sources into the model's objects and signal tables.
 
 A signal with no fresh sample is stale, and a signal no source provides is unknown: both read as
 NaN. Every comparison with NaN is false, so no detection rule fires on it and no recovery
-criterion passes on it; the fleet is never taken for healthy because data is missing. ``stale``
+criterion passes on it; the ``healthy`` signals read 0 (not known to be healthy), so the fleet is
+never taken for healthy because data is missing. ``stale``
 says which signals are stale per entity, and the engine is told (``source.stale`` and
 ``source.fresh`` notices) when a source goes stale and when it comes back.
 """
@@ -153,9 +154,9 @@ class ObservedFleet(Fleet):
             t["state"] = NAN if state is None else state
             t["error_pct"] = NAN if err is None else err
             t["p99_ms"] = NAN if p99 is None else p99
-            if healthy is None:
-                healthy = NAN if err is None or not _finite(err) else (1.0 if err < 50.0 else 0.0)
-            t["healthy"] = healthy
+            if healthy is None or not _finite(healthy):
+                healthy = 0.0 if err is None or not _finite(err) else (1.0 if err < 50.0 else 0.0)
+            t["healthy"] = healthy  # 0 when unknown: never "healthy" on missing data
             if state is not None and _finite(state):
                 new = int(round(state))
                 if new in STATE_NAMES and new != b.state:
@@ -182,8 +183,8 @@ class ObservedFleet(Fleet):
             up = g["up"]
             is_up = not (up is not None and _finite(up) and up < 0.5)
             healthy = g["healthy"]
-            if healthy is None:
-                healthy = NAN if not _finite(err5) else (1.0 if err5 < 0.5 and is_up else 0.0)
+            if healthy is None or not _finite(healthy):
+                healthy = 0.0 if not _finite(err5) else (1.0 if err5 < 0.5 and is_up else 0.0)
             epm = g["errors_per_min"]
             if epm is None:
                 epm = rps * ep / 100.0 * 60.0
@@ -281,8 +282,8 @@ class ObservedFleet(Fleet):
             w = val("region", name, "traffic_pct")
             lag = val("region", name, "replication_lag_ms")
             e = val("region", name, "edge_error_pct")
-            if healthy is None:
-                healthy = NAN if cf is None or not _finite(cf) else (1.0 if cf < 0.5 else 0.0)
+            if healthy is None or not _finite(healthy):
+                healthy = 0.0 if cf is None or not _finite(cf) else (1.0 if cf < 0.5 else 0.0)
             sw = val("region", self.standby, "traffic_pct")
             t.update(
                 consecutive_failed_checks=NAN if cf is None else cf,
@@ -302,8 +303,7 @@ class ObservedFleet(Fleet):
             if cp is not None and _finite(cp) and int(round(cp)) != r.consecutive_passed:
                 r.consecutive_passed = int(round(cp))
                 checked = True
-            if _finite(healthy):
-                r.last_check_ok = healthy >= 0.5
+            r.last_check_ok = healthy >= 0.5
             if checked:
                 r.last_check_ms = rec.now_ms
                 rec.health_checks.append((name, r.last_check_ok))
