@@ -3,9 +3,11 @@
 Every line of a file becomes exactly one row of the ``INSERT INTO events`` that these builders
 produce. A line that parses becomes an event; a line that does not is staged in the same
 statement with ``ts`` NULL and a tag in ``raw_level`` (``\\x01R`` reject, ``\\x01S`` a record start
-that was rejected, ``\\x01C`` a continuation candidate), and :mod:`analyzer.ingest.pipeline` moves
-those few rows to ``rejects`` or onto the record above before the transaction commits. So the
-accounting identity (lines = events + continuations + rejects) holds by construction.
+that was rejected, ``\\x01C`` a continuation candidate, ``\\x01M`` a line the sanitizer already
+rejected), and :mod:`analyzer.ingest.pipeline` moves those few rows to ``rejects`` or onto the
+record above before the transaction commits. So the accounting identity (lines = events +
+continuations + rejects) holds by construction. Rows are appended in file order, so the line
+number of each is its row id minus the first one (set by one UPDATE after the insert).
 """
 from __future__ import annotations
 
