@@ -158,7 +158,7 @@ TEXT_LINES = st.lists(
 )
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=30, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(lines=TEXT_LINES, crlf=st.booleans())
 def test_accounting_identity_holds_for_any_input(tmp_path_factory: pytest.TempPathFactory, lines: list[str], crlf: bool) -> None:
     tmp = tmp_path_factory.mktemp("acct")
@@ -197,3 +197,9 @@ def test_progress_reports_reach_the_total(tmp_path: Path) -> None:
     ingest(tmp_path, p, quiet=False, progress=seen.append)
     assert seen and seen[-1].all_bytes_done == seen[-1].all_bytes_total == p.stat().st_size
     assert all(b.all_bytes_done <= b.all_bytes_total for b in seen)
+
+
+def test_a_byte_order_mark_does_not_hide_the_format(tmp_path: Path) -> None:
+    s = ingest(tmp_path, write(tmp_path / "bom.log", b"\xef\xbb\xbf2026-01-25T14:25:00Z ERROR peak depth 3847\n2026-01-25T14:26:00Z INFO ok\n"))
+    assert s.files[0].format == "iso_level_message" and s.rows_ingested == 2
+    assert rows(tmp_path, "SELECT source_line, message FROM events ORDER BY 1")[0] == {"source_line": 1, "message": "peak depth 3847"}

@@ -123,6 +123,8 @@ def csv_kind(header: list[str], catalog: FormatCatalog) -> str:
 
 def detect(head: bytes, catalog: FormatCatalog, forced: str = "auto", whole: bytes | None = None) -> Detection:
     """Decide how to read a file from its first bytes; ``forced`` narrows the choice."""
+    if head.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte-order mark (DuckDB's reader skips it too)
+        head = head[3:]
     crlf = b"\r\n" in head
     lines = sniff_lines(head)
     nonblank = [ln for ln in lines if ln.strip()]
