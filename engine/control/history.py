@@ -32,8 +32,10 @@ def entity_row(engine: Any, kind: str, name: str) -> tuple[float, ...]:
         offered = sum(s.in_rps + s.edge_failed_rps for s in f.services.values() if s.ingress_rps > 0)
         extra = {"rps": offered * f.dns.weights.get(name, 0.0) / 100.0, "records": float(r.records), "healthy": 1.0 if (r.up and r.last_check_ok) else 0.0}
     else:
-        extra = {}
-    return tuple(float(extra[c]) if c in extra else float(sig.get(c, 0.0)) for c in COLUMNS[kind])
+        return tuple([sig.get(c, 0.0) for c in COLUMNS[kind]])
+    merged = dict(sig)
+    merged.update(extra)
+    return tuple([merged.get(c, 0.0) for c in COLUMNS[kind]])
 
 
 class Ring:
@@ -76,9 +78,12 @@ class Ring:
 @dataclass
 class _Minute:
     start_ms: int
-    n: int = 0
-    sums: list[float] = field(default_factory=list)
-    maxs: list[float] = field(default_factory=list)
+    rows: list[tuple[float, ...]] = field(default_factory=list)
+
+    def fold(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        cols = list(zip(*self.rows))
+        n = len(self.rows)
+        return tuple(sum(c) / n for c in cols), tuple(max(c) for c in cols)
 
 
 @dataclass
@@ -136,7 +141,7 @@ class MetricsHistory:
                 self._fold(key, now, row)
         keep_after = now - self.recent_cap * engine.tick_ms
         for name, s in f.services.items():
-            bd = f.error_breakdown(s)
+            bd = f.error_breakdown(s) if (s.err5 or s.err4 or s.throttled_rps or not s.up) else None
             lst = self.codes.get(name)
             if lst is None:
                 lst = self.codes[name] = deque()
@@ -158,20 +163,18 @@ class MetricsHistory:
                 seen.calls_per_min = q.calls_per_min
 
     def _fold(self, key: tuple[str, str], now: int, row: tuple[float, ...]) -> None:
+        """Keep this minute's rows; when a new minute starts, store the last one's average and peak."""
         start = now - now % MINUTE_MS
         m = self._minute.get(key)
         if m is not None and m.start_ms != start:
-            if m.n:
-                self.avg[key].add(m.start_ms, tuple(x / m.n for x in m.sums))
-                self.max[key].add(m.start_ms, tuple(m.maxs))
+            if m.rows:
+                avg, peak = m.fold()
+                self.avg[key].add(m.start_ms, avg)
+                self.max[key].add(m.start_ms, peak)
             m = None
         if m is None:
-            m = self._minute[key] = _Minute(start, 0, [0.0] * len(row), list(row))
-        m.n += 1
-        for i, x in enumerate(row):
-            m.sums[i] += x
-            if x > m.maxs[i]:
-                m.maxs[i] = x
+            m = self._minute[key] = _Minute(start)
+        m.rows.append(row)
 
     # ------------------------------------------------------------------ reading
     def window(self, kind: str, name: str, since_ms: int) -> list[tuple[int, tuple[float, ...]]]:
@@ -185,9 +188,10 @@ class MetricsHistory:
         avg = list(self.avg[key].rows(since_ms)) if key in self.avg else []
         mx = list(self.max[key].rows(since_ms)) if key in self.max else []
         m = self._minute.get(key)
-        if m is not None and m.n and m.start_ms >= since_ms:
-            avg.append((m.start_ms, tuple(x / m.n for x in m.sums)))
-            mx.append((m.start_ms, tuple(m.maxs)))
+        if m is not None and m.rows and m.start_ms >= since_ms:
+            a, p = m.fold()
+            avg.append((m.start_ms, a))
+            mx.append((m.start_ms, p))
         return avg, mx
 
     def covered_since(self, kind: str, name: str, since_ms: int, use_minutes: bool) -> int | None:

@@ -283,13 +283,21 @@ def _like(text: str) -> str:
 
 
 def to_sql(expr: Expr) -> tuple[str, list[Any]]:
-    """A boolean SQL condition over ``events(level, service, message, attrs JSON)`` and its parameters."""
+    """A boolean SQL condition over ``events(level, service, message, attrs JSON)`` and its parameters.
+
+    A comparison on a missing field is NULL in SQL; WHERE treats NULL as false, and AND/OR keep
+    that meaning, so only terms under a NOT are wrapped in ``coalesce(..., false)`` (the runbooks'
+    forms run as fast as the condition written by hand).
+    """
     params: list[Any] = []
 
-    def go(e: Expr) -> str:
+    def wrap(sql: str, strict: bool) -> str:
+        return f"coalesce({sql}, false)" if strict else sql
+
+    def go(e: Expr, strict: bool) -> str:
         if isinstance(e, Text):
             params.extend([_like(e.text)] * 3)
-            return "(coalesce(lower(service) LIKE ? ESCAPE '\\', false) OR coalesce(lower(message) LIKE ? ESCAPE '\\', false) OR coalesce(lower(CAST(attrs AS VARCHAR)) LIKE ? ESCAPE '\\', false))"
+            return "(" + " OR ".join(wrap(f"lower({c}) LIKE ? ESCAPE '\\'", strict) for c in ("service", "message", "CAST(attrs AS VARCHAR)")) + ")"
         if isinstance(e, Compare):
             if not FIELD_RE.match(e.field):  # parse() already checked; never trust it twice
                 raise FilterError(f"bad field name {e.field!r}")
@@ -298,22 +306,22 @@ def to_sql(expr: Expr) -> tuple[str, list[Any]]:
                 col = e.field
                 if col == "level" and isinstance(e.value, str) and e.value.upper() in LEVELS and op != "~":
                     params.append(LEVELS[e.value.upper()])
-                    return f"coalesce(({_LEVEL_SQL}) {op} ?, false)"
+                    return wrap(f"({_LEVEL_SQL}) {op} ?", strict)
                 expr_sql = col
             else:
                 params.append("$." + ".".join(f'"{p}"' for p in e.field.split(".")))
                 expr_sql = "json_extract_string(attrs, ?)"
             if op == "~":
                 params.append(_like(str(e.value)))
-                return f"coalesce(lower(CAST({expr_sql} AS VARCHAR)) LIKE ? ESCAPE '\\', false)"
+                return wrap(f"lower(CAST({expr_sql} AS VARCHAR)) LIKE ? ESCAPE '\\'", strict)
             if isinstance(e.value, float):
                 params.append(e.value)
-                return f"coalesce(TRY_CAST({expr_sql} AS DOUBLE) {op} ?, false)"
+                return wrap(f"TRY_CAST({expr_sql} AS DOUBLE) {op} ?", strict)
             params.append(e.value)
-            return f"coalesce(CAST({expr_sql} AS VARCHAR) {op} ?, false)"
+            return wrap(f"CAST({expr_sql} AS VARCHAR) {op} ?", strict)
         if isinstance(e, Not):
-            return f"(NOT {go(e.expr)})"
+            return f"(NOT {go(e.expr, True)})"
         joiner = " AND " if isinstance(e, And) else " OR "
-        return "(" + joiner.join(go(p) for p in e.parts) + ")"
+        return "(" + joiner.join(go(p, strict) for p in e.parts) + ")"
 
-    return go(expr), params
+    return go(expr, False), params
