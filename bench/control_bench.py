@@ -109,7 +109,7 @@ def main() -> None:
 
     # ---------------------------------------------------------------- round trips
     live = LiveEngine(DataDir(tmp / "data"), speed=1.0, receipts=False)
-    svc = attach_control(live)
+    attach_control(live)
     live.start()
     try:
         ping = orjson.dumps({"v": 1, "id": 1, "op": "ping", "args": {}}) + b"\n"
