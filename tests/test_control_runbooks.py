@@ -421,3 +421,14 @@ def test_watch_prints_events_as_json_lines_and_stops_cleanly_on_sigint():
     # the engine's lock is released: a new engine may start at once
     w2 = start_watch(w.data, speed=10)
     assert w2.stop() == 0
+
+
+def test_watch_plays_a_scenario_and_automation_resolves_it():
+    w = start_watch(speed=400, extra=("--scenario", "errors-bad-deploy"))
+    try:
+        inc = w.incident("error_rate_spike", timeout=25)
+        done = w.resolved(inc["id"], timeout=30)
+        assert done["escalated_at_ms"] is None  # automation on: no human needed
+        assert any(e.get("type") == "notice" and e["kind"] == "fault.injected" and "scenario:errors-bad-deploy" in e["text"] for e in w.events())
+    finally:
+        assert w.stop() == 0

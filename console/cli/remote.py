@@ -44,8 +44,8 @@ FLAG_OF_ARG = {
 # ----------------------------------------------------------------------------- one-line usage errors
 def _usage_error(exc: click.UsageError) -> None:
     ctx = exc.ctx
-    where = ctx.command_path if ctx is not None else "ggen"
-    click.echo(f"ggen: {safe_text(where)}: {safe_text(exc.format_message())}", err=True)
+    where = ctx.command_path.removeprefix("ggen").strip() if ctx is not None else ""
+    click.echo(f"ggen: {safe_text(where) + ': ' if where else ''}{safe_text(exc.format_message())}", err=True)
     sys.exit(EXIT_USAGE)
 
 
