@@ -70,8 +70,10 @@ class CommandActuator:
             return ActionResult(False, f"cannot run {self.command[0]}: {exc.strerror or exc}", outcome=dict(base, exit_code=None, error=str(exc.strerror or exc)))
         out, err, timed_out = self._talk(proc, doc, started)
         duration_ms = int((time.monotonic() - started) * 1000)
-        stdout, out_cut = escape_output(out)
-        stderr, err_cut = escape_output(err)
+        stdout, out_cut = escape_output(out[: self.max_output_bytes])
+        stderr, err_cut = escape_output(err[: self.max_output_bytes])
+        out_cut = out_cut or len(out) > self.max_output_bytes
+        err_cut = err_cut or len(err) > self.max_output_bytes
         rc = proc.returncode
         outcome = dict(
             base, exit_code=rc if rc is not None and rc >= 0 else None, signal=signal.Signals(-rc).name if rc is not None and rc < 0 else None,
