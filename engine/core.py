@@ -87,6 +87,7 @@ class Engine:
         dry_run: bool | None = None,
         kill_switch: bool | None = None,
         history_len: int = 600,
+        training: bool = False,
     ) -> None:
         self.policy = policy or load_policy()
         self.clock: Clock = clock or VirtualClock()
@@ -102,6 +103,12 @@ class Engine:
             self.governor.dry_run = dry_run
         if kill_switch is not None:
             self.governor.kill_switch = kill_switch
+        # Training mode (engine/training): detection, classification, recovery checks and the
+        # escalation ladder run as usual, but the engine takes no action of its own (no runbook
+        # steps, no pre-incident scaling, no automatic escalation): a trainee does all of that.
+        # Unlike the kill switch it does not escalate open incidents (nor does the kill switch
+        # while training), and detection pages the primary (the trainee) at once.
+        self.training = training
         self.tick_ms = self.policy.fleet.fleet.tick_ms
         self.now_ms = self.clock.now_ms()
         self.started_ms = self.now_ms
@@ -321,7 +328,7 @@ class Engine:
     def _pre_incident_scaling(self) -> None:
         """The auto-scaler of 11-automated-mitigation: acts at depth > 500 for 30 s, before incidents."""
         sp = self.policy.mitigation.scaler
-        if self.governor.kill_switch or not getattr(self.fleet, "simulated", True):
+        if self.governor.kill_switch or self.training or not getattr(self.fleet, "simulated", True):
             return  # an observed fleet is scaled by its own systems, not by writing to the model
         for name, q in self.fleet.queues.items():
             tr = self._pre_scaler.get(name)
@@ -506,9 +513,13 @@ class Engine:
         self._emit(inc, ev.DETECTED, f"{rb.runbook.title} detected on {inc.entity}: {inc.rule}", data, source_signal=f"{kind}.{rb.detection[idx].signal}", actor="engine")
         f.log(self.now_ms, "ERROR", service, f"ALERT {inc.type} {inc.severity}: {inc.rule}", incident_id=inc.id)
         ladder = self.policy.escalation.ladders[inc.severity]
-        self._notify(inc, ladder.chat_channel, "channel", ladder.chat_channel, f"{inc.severity} {inc.title}: detected, automated runbook {inc.runbook_id} starting", kind="info")
+        starting = "training mode, no automation runs" if self.training else f"automated runbook {inc.runbook_id} starting"
+        self._notify(inc, ladder.chat_channel, "channel", ladder.chat_channel, f"{inc.severity} {inc.title}: detected, {starting}", kind="info")
         level = self.policy.severity.levels[inc.severity]
-        if not level.auto_mitigation or inc.severity in self.policy.escalation.auto.page_without_automation:
+        if self.training:
+            # The trainee is the on-call: paged at detection; escalating is their decision.
+            self._notify(inc, ladder.steps[0].channel if ladder.steps else "pager", "primary", self.roster.who("primary", self.now_ms), f"{inc.severity} {inc.title}: detected; no automation runs in training: the incident is yours", kind="page")
+        elif not level.auto_mitigation or inc.severity in self.policy.escalation.auto.page_without_automation:
             self._escalate(inc, f"{inc.severity} is not auto-mitigated: a human handles it", actor="engine")
         elif self.governor.kill_switch:
             self._escalate(inc, "automation is stopped (kill switch): a human must follow the runbook", actor="engine")
@@ -631,7 +642,7 @@ class Engine:
                 failover_trigger_time=iso_utc(self.now_ms),
             )
         if stale:
-            base["stale_signals"] = stale
+            base["unknown_signals"] = stale
         return base
 
     def _suspected_bottleneck(self, inc: Incident) -> str:
@@ -732,7 +743,7 @@ class Engine:
 
     # ================================================================== runbook steps
     def _run_steps(self, inc: Incident) -> None:
-        if self.governor.kill_switch or inc.state == RESOLVED:
+        if self.governor.kill_switch or self.training or inc.state == RESOLVED:
             return
         if not self.policy.severity.levels[inc.severity].auto_mitigation:
             return
@@ -1023,7 +1034,13 @@ class Engine:
                 documented_type="region_failover_complete",
                 time_to_failover_seconds=(done - inc.detected_at_ms) // 1000,
                 traffic_distribution={f"{r.replace('-', '_')}_percent": int(w) for r, w in f.dns.weights.items()},
-                data_replication={"lag_ms": int(sig["replication_lag_ms"]), "consistency": "CONSISTENT"},
+                data_replication={
+                    "lag_ms": int(sig["replication_lag_ms"]),
+                    # Writes stranded on the dead primary are not a conflict until it comes back
+                    # having missed writes; verify before failback (`ggen replication verify`).
+                    "consistency": "CONSISTENT" if f.replication_conflicts() == 0 else "INCONSISTENT",
+                    "stranded_writes": int(sum(r.stranded for r in f.regions.values())),
+                },
                 error_impact={"duration_seconds": (done - started) // 1000 + (started - inc.first_anomaly_ms) // 1000},
             )
         else:
@@ -1063,7 +1080,7 @@ class Engine:
 
     # ================================================================== escalation
     def _auto_escalate(self, inc: Incident) -> None:
-        if inc.escalated or inc.state == RESOLVED:
+        if inc.escalated or inc.state == RESOLVED or self.training:
             return
         limit = self.policy.escalation.auto.no_recovery_after_first_action_s * 1000
         if inc.first_action_at_ms is not None:
@@ -1202,7 +1219,7 @@ class Engine:
         with self.lock:
             self.governor.kill_switch = on
             self._notice("kill_switch", f"kill switch {'ON: automation stopped' if on else 'off: automation resumed'} by {actor}", actor=actor, on=on)
-            if on:
+            if on and not self.training:
                 for inc in self.incidents.values():
                     if inc.open and not inc.escalated:
                         self._escalate(inc, "automation stopped (kill switch): a human must follow the runbook", actor=f"person:{actor}")
