@@ -23,7 +23,9 @@ FAULT_KINDS: dict[str, tuple[str, str, str, dict[str, Any]]] = {
     "bad_deploy": ("error_rate_spike", "service", "A new revision fails a share of requests with 5xx", {"error_pct": 20.0}),
     "bad_config": ("error_rate_spike", "service", "A config change breaks a share of requests", {"error_pct": 15.0, "key": "payments.timeout_ms"}),
     "schema_change": ("error_rate_spike", "service", "A feature flag turns on an incompatible API schema: clients get 4xx", {"error_pct": 30.0, "flag": "api_schema_v2"}),
-    "region_outage": ("region_failover", "region", "The primary region stops answering", {}),
+    # health_check "passes": a gray failure: the region still passes its shallow health check (so
+    # automation believes it healthy), but traffic sent to it fails and replication to it stops.
+    "region_outage": ("region_failover", "region", "The primary region stops answering", {"health_check": "fails"}),
     "flapping_health": ("region_failover", "region", "Health checks fail intermittently", {"pattern": "FFFPFFP"}),
     "traffic_spike": ("latency_spike", "service", "Inbound requests jump on a service", {"factor": 3.0, "ramp_s": 10}),
     "large_responses": ("latency_spike", "service", "Responses grow (an unpaginated endpoint): transfer time dominates until compression is on", {"factor": 12.0}),

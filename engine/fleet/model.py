@@ -220,6 +220,7 @@ class Region:
         self.stranded = 0.0  # writes accepted here but not shipped when this region died
         self.catchup = 0.0  # writes the other region took while this one was down, still to replay
         self.diverged = False  # the other region took writes while this one held stranded ones
+        self.gray = False  # passes its health checks but cannot serve (region_outage, health_check="passes")
 
 
 class DnsState:
@@ -365,6 +366,8 @@ class Fleet:
             raise ValueError(f"unknown tenant queue {target!r} (known: {', '.join(self.queues)})")
         if target_kind == "region" and target not in self.regions:
             raise ValueError(f"unknown region {target!r} (known: {', '.join(self.regions)})")
+        if kind == "region_outage" and p.get("health_check") not in ("fails", "passes"):
+            raise ValueError(f"fault 'region_outage': health_check must be 'fails' or 'passes', not {p.get('health_check')!r}")
         self._fault_seq += 1
         f = Fault(f"F{self._fault_seq}", kind, target, p, now_ms, None if duration_s is None else now_ms + int(duration_s * 1000))
         self.faults.append(f)
@@ -421,7 +424,10 @@ class Fleet:
         elif f.kind == "memory_pressure":
             pass
         elif f.kind == "region_outage":
-            self.regions[f.target].up = False
+            if p.get("health_check") == "passes":
+                self.regions[f.target].gray = True
+            else:
+                self.regions[f.target].up = False
         elif f.kind == "flapping_health":
             r = self.regions[f.target]
             r.flap_pattern = str(p["pattern"]).upper()
@@ -438,6 +444,7 @@ class Fleet:
             self.services[f.target].pool_in_use = 0.0
         elif f.kind == "region_outage":
             self.regions[f.target].up = True
+            self.regions[f.target].gray = False
         elif f.kind == "flapping_health":
             self.regions[f.target].flap_pattern = None
 
@@ -526,7 +533,7 @@ class Fleet:
 
         # Region routing: traffic sent to a region that is down fails at the edge.
         self.dns.step(now_ms)
-        dead_share = sum(w for r, w in self.dns.weights.items() if not self.regions[r].up) / 100.0
+        dead_share = sum(w for r, w in self.dns.weights.items() if not self.regions[r].up or self.regions[r].gray) / 100.0
         if not self.dns.moving:
             self.serving = max(self.dns.weights, key=lambda r: self.dns.weights[r])
 
@@ -652,7 +659,9 @@ class Fleet:
                     self._log(now_ms, "ERROR", "edge", f"health check failed for {r.name}", region=r.name, consecutive=r.consecutive_failed)
         primary_down = not self.regions[self.primary].up
         for r in self.regions.values():
-            if r.name == self.serving and not r.up:
+            if r.gray:
+                r.replication_lag_ms = min(3_600_000.0, r.replication_lag_ms + 1000.0 * dt)  # replication to it stopped
+            elif r.name == self.serving and not r.up:
                 r.replication_lag_ms = min(5000.0, r.replication_lag_ms + 250.0 * dt)
             elif primary_down and r.name != self.primary:
                 # Replication from the dead primary has stopped; the standby's data is as fresh as it gets.
