@@ -218,6 +218,8 @@ def _parse_actuators(path: Path, raw: Any) -> ActuatorsSection:
             loc = [str(p) for p in err["loc"]]
             if loc and loc[0] in ("command", "webhook"):
                 loc = loc[1:]  # the discriminator's branch name is not a key in the file
+            if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
+                loc = ["type"]
             raise PolicyError(path, ".".join([where, *loc]), err["msg"]) from None
     for action, target in routes.items():
         if target not in defined and target not in ("sim", "none"):
