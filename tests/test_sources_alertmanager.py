@@ -16,7 +16,6 @@ from engine.datadir import DataDir
 from engine.policy.loader import load_model
 from engine.sources.alertmanager import AlertmanagerSource, parse_alert_time
 from engine.sources.mapping import AlertmanagerMapping, load_alertmanager_mapping
-from engine.sources.observed import ObservedFleet
 from sources_support import ggen
 
 OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from sources_support import FleetServe, Prometheus, Watch, ggen, scaled_policy, wait_for, write_config
+from sources_support import FleetServe, Prometheus, Watch, ggen, scaled_policy, write_config
 
 pytestmark = pytest.mark.system
 
