@@ -23,6 +23,10 @@ from console.cli.common import EXIT_FAILED, EXIT_NO_ENGINE, EXIT_USAGE, data_dir
 @click.option("--serve", is_flag=True, help="Serve the console to a browser (textual-serve) instead of this terminal.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="With --serve: the address to listen on.")
 @click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True, help="With --serve: the port to listen on.")
+@click.option("--source", type=click.Choice(["sim", "prometheus", "alertmanager", "file"]), default=None, help="Where signals come from (default: [source] in DATA_DIR/config.toml, else sim).")
+@click.option("--url", default=None, metavar="URL", help="With --source prometheus: the Prometheus server.")
+@click.option("--listen", default=None, metavar="HOST:PORT", help="With --source alertmanager: where to receive Alertmanager's webhooks.")
+@click.option("--path", "sample_path", default=None, metavar="FILE", help="With --source file: the JSON Lines file of samples to follow.")
 def console(
     speed: float,
     seed: int,
@@ -36,6 +40,10 @@ def console(
     serve: bool,
     host: str,
     port: int,
+    source: str | None,
+    url: str | None,
+    listen: str | None,
+    sample_path: str | None,
 ) -> None:
     """Open the live console: the engine on the simulated fleet, incidents, receipts and actions.
 
@@ -57,8 +65,17 @@ def console(
 
     from engine.live import DataDirLocked
     from engine.policy.loader import PolicyError
+    from engine.sources import prepare_source
     from console.tui.session import ReplayError, open_live_session
 
+    try:
+        setup = prepare_source(dd, source=source, url=url, listen=listen, path=sample_path)
+    except PolicyError as exc:
+        fail(str(exc), EXIT_FAILED)
+    except ValueError as exc:
+        fail(str(exc), EXIT_USAGE)
+    if setup.real and (scenario or replay or record or fleet_size or speed != 1.0):
+        fail(f"--scenario, --replay, --record, --fleet-size and --speed drive the simulator; the {setup.kind} source runs on the wall clock", EXIT_USAGE)
     try:
         session = open_live_session(
             dd,
@@ -70,7 +87,10 @@ def console(
             dry_run=dry_run,
             fleet_size=fleet_size,
             actor=actor,
+            policy=setup.policy,
+            **setup.console_kwargs(),
         )
+        setup.start_sources(session.live)
     except DataDirLocked as exc:
         fail(str(exc), EXIT_NO_ENGINE)
     except (ReplayError, PolicyError) as exc:

@@ -51,6 +51,29 @@ class SourceSetup:
         """Run the sources alongside ``live`` (a LiveEngine built with this setup's factory)."""
         live.services[:0] = self.sources
 
+    def console_kwargs(self) -> dict[str, Any]:
+        """What ``open_live_session`` (ggen console) takes to build this source's engine."""
+        if not self.real:
+            return {}
+        factory = self.engine_factory
+        assert factory is not None
+
+        def engine_class(*args: Any, script: Any = None, **kwargs: Any) -> Any:
+            return factory(*args, **kwargs)  # no scripted faults on a real source
+
+        return {"engine_class": engine_class}
+
+    def start_sources(self, live: Any) -> None:
+        """Start the sources beside a live engine that is already running (``ggen console``
+        starts its engine itself); they stop with it. On failure the live engine is stopped."""
+        try:
+            for src in self.sources:
+                live.services.append(src)
+                src.start()
+        except BaseException:
+            live.stop()
+            raise
+
     def describe(self) -> str:
         if not self.real:
             return "the simulated fleet"
