@@ -368,48 +368,96 @@ class TelemetryRecorder:
         }
         self.files.write("traces/traces.otlp.jsonl", orjson.dumps(doc))
 
-    def _span(self, s, trace_id: str, parent: str | None, start_ns: int, want_error: bool, out: dict[str, list], depth: int) -> tuple[int, bool]:
+    def _span(
+        self, s, trace_id: str, parent: str | None, start_ns: int, want_error: bool, out: dict[str, list], depth: int, extra_ms: float = 0.0
+    ) -> tuple[int, bool]:
+        """One server span of ``s`` and, below it, the calls it makes. A call that never reaches its
+        dependency (dead service, breaker failing fast, timeout) is a CLIENT span of the caller
+        naming the dependency in ``peer.service``, as client instrumentation records it; latency
+        added on one edge (a slow query) is spent inside the callee's span."""
+        f = self.engine.fleet
         span_id = self._hex(8)
-        own = self._duration(s) * (0.4 if s.deps else 1.0)
+        own = self._duration(s) * (0.4 if s.deps else 1.0) + extra_ms
         t = start_ns + int(own * 0.3 * 1_000_000)
         failed_child = False
+        status_message = "request failed"
         err_share = min(1.0, s.own_err5 + (s.err4 if want_error else 0.0))
-        for e in s.deps:
+        edge_failed = False
+        if parent is None and getattr(s, "edge_failed_rps", 0.0) > 0 and f.dns.weights.get(f.primary, 0) > 0 and not f.regions[f.primary].up:
+            share = s.edge_failed_rps / max(1e-9, s.served_rps + s.edge_failed_rps)
+            edge_failed = self.rng.random() < min(1.0, share * (3.0 if want_error else 1.0))
+        for e in ([] if edge_failed else s.deps):
             if depth > 4 or self.rng.random() > min(1.0, e.cpr):
                 continue
             b = e.breaker
             if b.state != CLOSED and self.rng.random() >= b.passes_traffic:
-                continue  # failed fast inside the caller: no downstream span
-            child_end, child_failed = self._span(e.dep, trace_id, span_id, t, want_error, out, depth + 1)
-            if e.extra_ms:
-                child_end += int(e.extra_ms * 1_000_000)
+                t = self._client_span(s, e.dep, trace_id, span_id, t, 0.3, f"circuit {b.name} {STATE_NAMES[b.state]}: failing fast", 503, out)
+                failed_child = True
+                status_message = f"dependency {e.dep.name} unavailable"
+                continue
+            if not e.dep.up:
+                t = self._client_span(s, e.dep, trace_id, span_id, t, 1.0 + self.rng.random(), f"connection refused to {e.dep.name}:8080", 503, out)
+                failed_child = True
+                status_message = f"dependency {e.dep.name} unavailable"
+                continue
+            child_end, child_failed = self._span(e.dep, trace_id, span_id, t, want_error, out, depth + 1, extra_ms=e.extra_ms)
             if e.tshare > 0.2:
-                child_end = min(child_end, t + b.policy.timeout_ms * 1_000_000)
+                child_end = self._client_span(s, e.dep, trace_id, span_id, t, float(b.policy.timeout_ms), f"timeout after {b.policy.timeout_ms} ms waiting for {e.dep.name}", 504, out)
                 child_failed = True
             t = child_end
-            failed_child = failed_child or child_failed
+            if child_failed:
+                failed_child = True
+                status_message = f"dependency {e.dep.name} failed"
         end = t + int(own * 0.7 * 1_000_000)
-        failed = (not s.up) or failed_child or (want_error and self.rng.random() < max(err_share, 0.0)) or (not want_error and self.rng.random() < err_share * 0.1)
-        if not s.up:
-            end = start_ns + 1_000_000
+        own_failed = (want_error and self.rng.random() < max(err_share, 0.0)) or (not want_error and self.rng.random() < err_share * 0.1)
+        failed = edge_failed or failed_child or own_failed or not s.up
+        if edge_failed:
+            end = start_ns + int((1.0 + self.rng.random() * 4.0) * 1_000_000)
+            status_message = f"upstream {f.primary} unreachable"
+        elif own_failed and not failed_child:
+            status_message = "request failed"
         method, path = self.rng.choice(ENDPOINTS.get(s.name, [("POST", "/work")]))
         name = f"{method} {path}" if s.kind != "database" else "SELECT users"
-        attrs = [{"key": "http.status_code", "value": {"intValue": str(503 if failed else 200)}}] if s.kind != "database" else [{"key": "db.system", "value": {"stringValue": "postgresql"}}]
+        code = 502 if edge_failed else 503
+        attrs = [{"key": "http.status_code", "value": {"intValue": str(code if failed else 200)}}] if s.kind != "database" else [{"key": "db.system", "value": {"stringValue": "postgresql"}}]
         span = {
             "traceId": trace_id,
             "spanId": span_id,
             "name": name,
-            "kind": 2 if parent is None else 3,
+            "kind": 2,
             "startTimeUnixNano": str(start_ns),
             "endTimeUnixNano": str(end),
             "attributes": attrs,
-            "status": {"code": 2, "message": "request failed"} if failed else {"code": 1},
+            "status": {"code": 2, "message": status_message} if failed else {"code": 1},
         }
         if parent:
             span["parentSpanId"] = parent
         out.setdefault(s.name, []).append(span)
         self.span_count += 1
         return end, failed
+
+    def _client_span(self, caller, dep, trace_id: str, parent: str, start_ns: int, duration_ms: float, message: str, code: int, out: dict[str, list]) -> int:
+        """A failed call as the caller's client instrumentation records it; returns its end."""
+        method, path = self.rng.choice(ENDPOINTS.get(dep.name, [("POST", "/work")]))
+        end = start_ns + int(duration_ms * 1_000_000)
+        out.setdefault(caller.name, []).append(
+            {
+                "traceId": trace_id,
+                "spanId": self._hex(8),
+                "parentSpanId": parent,
+                "name": f"{method} {path}" if dep.kind != "database" else "SELECT users",
+                "kind": 3,
+                "startTimeUnixNano": str(start_ns),
+                "endTimeUnixNano": str(end),
+                "attributes": [
+                    {"key": "peer.service", "value": {"stringValue": dep.name}},
+                    {"key": "http.status_code", "value": {"intValue": str(code)}},
+                ],
+                "status": {"code": 2, "message": message},
+            }
+        )
+        self.span_count += 1
+        return end
 
     # ------------------------------------------------------------------ metrics
     def _metrics(self, now: int) -> None:
@@ -430,8 +478,17 @@ class TelemetryRecorder:
             rows.append((METRIC_NAMES["rps"], round(s.in_rps, 1), name, {}))
             rows.append((METRIC_NAMES["cpu"], int(s.cpu_pct), name, {}))
             rows.append((METRIC_NAMES["memory"], int(s.memory_pct), name, {}))
+        for n, b in f.breakers.items():
+            sig = self.engine.signals("circuit", n)
+            labels = {"circuit": n, "dependency": b.dependency}
+            rows.append(("circuit_breaker_state", int(b.state), b.caller, labels))
+            rows.append(("circuit_breaker_failure_rate_percent", round(sig["error_pct"], 3), b.caller, labels))
+            rows.append(("circuit_breaker_latency_p99_ms", int(sig["p99_ms"]), b.caller, labels))
         for region, w in f.dns.weights.items():
             rows.append(("traffic_by_region_percent", int(w), "edge", {"region": region}))
+        for name, r in f.regions.items():
+            rows.append(("health_check_consecutive_failures", int(r.consecutive_failed), "edge", {"region": name}))
+        rows.append(("edge_error_rate_percent", round(f.edge_error_pct, 3), "edge", {}))
         rows.append(("replication_lag_ms", int(max(r.replication_lag_ms for r in f.regions.values())), "database", {}))
         for metric, value, service, labels in rows:
             self.files.write("metrics/metrics.jsonl", orjson.dumps({"timestamp": ts, "metric": metric, "value": value, "service": service, "labels": labels}))
