@@ -163,10 +163,15 @@ class Hint(StrictModel):
 
 
 class UnsafeAction(StrictModel):
-    """An action the scenario marks unsafe (the safety governor's refusals are unsafe too)."""
+    """An action the scenario marks unsafe (the safety governor's refusals are unsafe too).
+
+    ``when = "dependency_unhealthy"``: unsafe only while it would close a breaker (close, or
+    override to CLOSED) in front of a dependency that still fails.
+    """
 
     action: str
     target: str | None = None  # None: on any target
+    when: Literal["always", "dependency_unhealthy"] = "always"
     reason: str
 
 
