@@ -95,18 +95,24 @@ def first_frame_s(argv: list[str], env_key: str, quit_keys: bytes, extra_env: di
         return shown - start
 
 
-def bench_startup(runs: int) -> dict[str, float]:
+def bench_startup(runs: int) -> dict[str, object]:
+    """Runs alternate between the two apps so a change in machine load hits both alike. The data
+    directory is created by an unmeasured first run (keys, ledger), as on every start but the
+    first; the first start's extra cost (key generation) is reported apart."""
     console, minimal = [], []
-    for _ in range(runs):
-        with tempfile.TemporaryDirectory() as data:
-            console.append(first_frame_s([str(GGEN), "--data-dir", data, "console"], "GGEN_CONSOLE_FIRST_FRAME_FILE", b"q"))
-        minimal.append(first_frame_s([sys.executable, "-c", MINIMAL_APP], "MINIMAL_FIRST_FRAME_FILE", b"\x11"))  # ctrl+q
+    with tempfile.TemporaryDirectory() as data:
+        argv = [str(GGEN), "--data-dir", data, "console"]
+        cold = first_frame_s(argv, "GGEN_CONSOLE_FIRST_FRAME_FILE", b"q")
+        first_frame_s([sys.executable, "-c", MINIMAL_APP], "MINIMAL_FIRST_FRAME_FILE", b"\x11")  # warm caches alike
+        for _ in range(runs):
+            console.append(first_frame_s(argv, "GGEN_CONSOLE_FIRST_FRAME_FILE", b"q"))
+            minimal.append(first_frame_s([sys.executable, "-c", MINIMAL_APP], "MINIMAL_FIRST_FRAME_FILE", b"\x11"))  # ctrl+q
     c, m = statistics.median(console), statistics.median(minimal)
-    return {"console_s": c, "minimal_s": m, "ratio": c / m, "console_all": console, "minimal_all": minimal}
+    return {"console_s": c, "minimal_s": m, "ratio": c / m, "console_all": console, "minimal_all": minimal, "cold_s": cold}
 
 
 # ---------------------------------------------------------------------------------------- frames
-def frame_child(out: str, seconds: float, services: int, speed: float) -> None:
+def frame_child(out: str, seconds: float, services: int, speed: float, attach: bool = True) -> None:
     """Runs inside the pseudo-terminal: the real console, instrumented."""
     from textual.screen import Screen
 
@@ -116,6 +122,7 @@ def frame_child(out: str, seconds: float, services: int, speed: float) -> None:
     from engine.datadir import DataDir
 
     frames: list[float] = []
+    frame_cpu: list[float] = []
     applies: list[float] = []
     reads: list[float] = []
     stalls: list[float] = []
@@ -123,9 +130,10 @@ def frame_child(out: str, seconds: float, services: int, speed: float) -> None:
     original_update = Screen._on_timer_update
 
     def timed_update(self: Screen) -> None:
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.thread_time()
         original_update(self)
         frames.append(time.perf_counter() - t)
+        frame_cpu.append(time.thread_time() - c)
 
     Screen._on_timer_update = timed_update  # type: ignore[method-assign]
     original_apply = main_mod.MainScreen.on_view_refreshed
@@ -147,14 +155,18 @@ def frame_child(out: str, seconds: float, services: int, speed: float) -> None:
     main_mod.read_view = timed_read  # type: ignore[assignment]
 
     tmp = tempfile.mkdtemp(prefix="ggen-bench-")
-    session = open_live_session(DataDir(Path(tmp)), speed=speed, fleet_size=services, actor="bench")
+    session = open_live_session(DataDir(Path(tmp)), speed=speed, fleet_size=services, actor="bench", attach=attach)
     faults = [("cpu_saturation", "svc-0042"), ("bad_deploy", "svc-0007"), ("traffic_surge", None), ("slow_queries", None), ("dependency_outage", "svc-0150"), ("region_outage", None)]
-    app = ConsoleApp(session)
+    app = ConsoleApp(session, freeze_startup_objects=True)  # as `ggen console` runs it
     state = {"last": time.perf_counter(), "next_fault": 0, "t0": time.perf_counter()}
+
+    big: list[tuple[float, float]] = []
 
     def tick() -> None:
         now = time.perf_counter()
         stalls.append(now - state["last"] - 0.01)
+        if stalls[-1] > 0.03:
+            big.append((round(now - state["t0"], 2), round(stalls[-1] * 1000, 1)))
         state["last"] = now
         elapsed = now - state["t0"]
         if state["next_fault"] < len(faults) and elapsed > 1 + 3 * state["next_fault"]:
@@ -182,6 +194,7 @@ def frame_child(out: str, seconds: float, services: int, speed: float) -> None:
         json.dumps(
             {
                 "frames": frames,
+                "frame_cpu": frame_cpu,
                 "applies": applies,
                 "reads": reads,
                 "stalls": stalls[1:],
@@ -189,6 +202,7 @@ def frame_child(out: str, seconds: float, services: int, speed: float) -> None:
                 "engine_s": (eng.now_ms - engine_start) / 1000,
                 "incidents": len(eng.incidents),
                 "crash": session.crash_text,
+                "big_stalls": big,
             }
         )
     )
@@ -201,11 +215,13 @@ def pct(values: list[float], q: float) -> float:
     return s[min(len(s) - 1, int(q * len(s)))]
 
 
-def bench_frames(seconds: float, services: int, speed: float) -> dict[str, object]:
+def bench_frames(seconds: float, services: int, speed: float, attach: bool = True) -> dict[str, object]:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "frames.json"
         env = dict(os.environ, TERM="xterm-256color")
         argv = [sys.executable, str(Path(__file__).resolve()), "--frame-child", str(out), "--seconds", str(seconds), "--services", str(services), "--speed", str(speed)]
+        if not attach:
+            argv.append("--no-services")
         proc, master = spawn_in_pty(argv, env, 160, 50)
         try:
             proc.wait(timeout=seconds + 60)
@@ -225,10 +241,11 @@ def main() -> None:
     ap.add_argument("--services", type=int, default=200)
     ap.add_argument("--speed", type=float, default=10.0)
     ap.add_argument("--skip-startup", action="store_true")
+    ap.add_argument("--no-services", action="store_true", help="frames without the control socket, delivery and roster attached (to see what they cost)")
     ap.add_argument("--frame-child", metavar="OUT", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.frame_child:
-        frame_child(args.frame_child, args.seconds, args.services, args.speed)
+        frame_child(args.frame_child, args.seconds, args.services, args.speed, attach=not args.no_services)
         return
     print(f"machine: {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}; python {sys.version.split()[0]}")
     if not args.skip_startup:
@@ -237,13 +254,16 @@ def main() -> None:
         print(f"  ggen console        {st['console_s'] * 1000:7.0f} ms   (runs: {', '.join(f'{x * 1000:.0f}' for x in st['console_all'])})")
         print(f"  minimal Textual app {st['minimal_s'] * 1000:7.0f} ms   (runs: {', '.join(f'{x * 1000:.0f}' for x in st['minimal_all'])})")
         print(f"  ratio               {st['ratio']:7.2f}x  (goal <= 1.5x)")
-    fr = bench_frames(args.seconds, args.services, args.speed)
+        print(f"  (first start on an empty data directory, generating keys: {st['cold_s'] * 1000:.0f} ms)")
+    fr = bench_frames(args.seconds, args.services, args.speed, attach=not args.no_services)
     ms = lambda xs, q: pct(xs, q) * 1000  # noqa: E731
-    print(f"\n{args.services} services at {args.speed:g}x for {fr['wall_s']:.1f} s (160x50 pty): {fr['engine_s']:.0f} s of engine time "
+    print(f"\n{args.services} services at {args.speed:g}x for {fr['wall_s']:.1f} s (160x50 pty{', no control socket/delivery' if args.no_services else ''}): {fr['engine_s']:.0f} s of engine time "
           f"({fr['engine_s'] / fr['wall_s']:.1f}x achieved), {fr['incidents']} incidents" + (f", ENGINE CRASHED: {fr['crash']}" if fr["crash"] else ""))
-    for label, key in (("screen update (layout+render+write)", "frames"), ("apply a reading to widgets (UI)", "applies"), ("read the engine (worker thread)", "reads"), ("UI loop stall (10 ms timer lateness)", "stalls")):
+    for label, key in (("screen update (layout+render+write)", "frames"), ("  of which CPU time of the UI thread", "frame_cpu"), ("apply a reading to widgets (UI)", "applies"), ("read the engine (worker thread)", "reads"), ("UI loop stall (10 ms timer lateness)", "stalls")):
         xs = fr[key]
         print(f"  {label:38} n={len(xs):5}  p50 {ms(xs, 0.5):6.1f} ms  p99 {ms(xs, 0.99):6.1f} ms  worst {max(xs) * 1000 if xs else float('nan'):6.1f} ms")
+    if fr.get("big_stalls"):
+        print("  UI stalls over 30 ms (s into the run, ms): " + ", ".join(f"{t:g}s {d:g}" for t, d in fr["big_stalls"][:20]))
 
 
 if __name__ == "__main__":

@@ -105,7 +105,7 @@ def console(
     from console.tui.app import ConsoleApp
 
     try:
-        ConsoleApp(session).run()
+        ConsoleApp(session, freeze_startup_objects=True).run()
     finally:
         session.stop()
     if session.crash_text:

@@ -26,15 +26,18 @@ class ConsoleApp(App[None]):
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
     ]
 
-    def __init__(self, session: Any) -> None:
+    def __init__(self, session: Any, *, freeze_startup_objects: bool = False) -> None:
         super().__init__()
         self.session = session
         self.main = MainScreen(session)
+        self.freeze_startup_objects = freeze_startup_objects
 
     def on_mount(self) -> None:
         path = os.environ.get(FIRST_FRAME_ENV)
         if path:
             self.main.on_first_frame.append(lambda: _write_time(path))
+        if self.freeze_startup_objects:
+            self.main.on_first_frame.append(_freeze_startup_objects)
         self.push_screen(self.main)
 
     def on_unmount(self) -> None:
@@ -68,6 +71,16 @@ def _runner(screen: MainScreen, action: str) -> Any:
         getattr(screen, f"action_{action}")()
 
     return run
+
+
+def _freeze_startup_objects() -> None:
+    """Move everything alive after the first frame (modules, the engine, the widget tree) out of
+    the garbage collector's reach: a full collection then scans only what was made since, instead
+    of pausing the UI for 40-130 ms every few seconds (measured with 200 services at 10x)."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
 
 
 def _write_time(path: str) -> None:

@@ -28,7 +28,7 @@ import threading
 import traceback
 from collections import deque
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import TYPE_CHECKING, Any, Callable, Literal
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -36,10 +36,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from engine.clock import VirtualClock, iso_utc
 from engine.core import Engine
 from engine.datadir import DataDir
-from engine.drill.scenario import Scenario
 from engine.incident import Incident
 from engine.mitigate.actuator import ActionResult
 from engine.policy.bundle import Policy
+
+if TYPE_CHECKING:
+    from engine.drill.scenario import Scenario
 
 RECORDING_FORMAT = "ggen.console-recording"
 ActionKind = Literal["inject", "acknowledge", "escalate", "manual_action", "kill_switch", "dry_run", "note"]
@@ -215,7 +217,7 @@ class ScriptedEngine(Engine):
                     fn(msg)
 
 
-def scenario_script(sc: Scenario) -> list[ScriptStep]:
+def scenario_script(sc: "Scenario") -> list[ScriptStep]:
     """A scenario's faults as script steps: each at its ``at_s`` after the warm-up."""
     out = []
     for i, f in enumerate(sc.faults):
@@ -224,7 +226,7 @@ def scenario_script(sc: Scenario) -> list[ScriptStep]:
     return out
 
 
-def recording_script(rec: Recording, sc: Scenario | None) -> list[ScriptStep]:
+def recording_script(rec: Recording, sc: "Scenario | None") -> list[ScriptStep]:
     steps = scenario_script(sc) if sc else []
     base = len(steps)
     steps += [ScriptStep(a.at_ms, base + i, a.kind, dict(a.args)) for i, a in enumerate(rec.actions)]
@@ -263,7 +265,7 @@ class ConsoleSession:
         *,
         data_dir: DataDir | None,
         actor: str,
-        scenario: Scenario | None = None,
+        scenario: "Scenario | None" = None,
         recorder: Recorder | None = None,
         replay_of: str | None = None,
         receipts: bool = True,
@@ -558,8 +560,10 @@ def open_live_session(
     actor: str | None = None,
     policy: Policy | None = None,
     engine_class: type[ScriptedEngine] = ScriptedEngine,
+    attach: bool = True,
 ) -> LiveSession:
-    """Start the engine for ``ggen console`` and return its session.
+    """Start the engine for ``ggen console`` and return its session (with ``attach``, also the
+    control socket, notification delivery and the roster: see :func:`live_attachments`).
 
     Raises :class:`~engine.live.DataDirLocked` when another engine holds ``data_dir``,
     :class:`ReplayError` for an unplayable replay file, KeyError for an unknown scenario and
@@ -573,7 +577,7 @@ def open_live_session(
     kill_switch = False
     replay_of = None
     temp_dir: Path | None = None
-    sc: Scenario | None = None
+    sc: "Scenario | None" = None
     script: list[ScriptStep] = []
     if replay is not None:
         rec = load_recording(replay)
@@ -596,8 +600,8 @@ def open_live_session(
     who = actor or default_actor()
     live = LiveEngine(data_dir, seed=seed, speed=speed, policy=pol, dry_run=dry_run, kill_switch=kill_switch, engine_factory=factory, description=f"ggen console by {who} (speed {speed:g}x, seed {seed})")
     try:
-        for attach in live_attachments():
-            attach(live)
+        for attach_fn in live_attachments() if attach else []:
+            attach_fn(live)
         live.start()
     except BaseException:
         if temp_dir is not None:

@@ -167,8 +167,8 @@ class MainScreen(Screen[None]):
         self.query_one(MetricsBar).show(v)
         self.query_one(IncidentTable).show(v.incidents, self.selected_id)
         self.query_one(FleetTable).show(v.services, v.spark_floor)
-        self.query_one(InfraPanel).show(v)
-        self.query_one(IncidentPanel).show(v.detail if v.detail and v.detail.row.id == self.selected_id else None, v.now_ms)
+        self.query_one(InfraPanel).show_view(v)
+        self.query_one(IncidentPanel).show_detail(v.detail if v.detail and v.detail.row.id == self.selected_id else None, v.now_ms)
         if v.notices:
             self.query_one(NoticeLog).add(v.notices)
         if v.crash and not self._crash_shown:

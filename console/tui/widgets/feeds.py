@@ -101,15 +101,28 @@ class FeedLog(ScrollView, can_focus=True):
         for t in texts:
             self.lines.append((self._written, t))
             self._written += 1
-        if len(self._strips) > 4 * (self.lines.maxlen or 1000):
-            self._strips.clear()
-        self.virtual_size = Size(self.scrollable_content_region.width, len(self.lines))
+        if len(self._strips) > 4 * max(self.size.height, 16):
+            self._strips.clear()  # only lines near the screen are worth keeping drawn
+        self._grow()
         if self._follow:
             self.call_after_refresh(self.scroll_end, animate=False, x_axis=False)
         self.refresh()
 
     def on_resize(self) -> None:
         self.virtual_size = Size(self.scrollable_content_region.width, len(self.lines))
+
+    def _grow(self) -> None:
+        """A longer feed needs new scrollbars, not a new layout of the whole screen (which a plain
+        ``virtual_size`` change asks for, and which costs tens of milliseconds on a big screen)."""
+        size = Size(self.scrollable_content_region.width, len(self.lines))
+        if size == self.virtual_size:
+            return
+        self.set_reactive(FeedLog.virtual_size, size)
+        self._refresh_scrollbars()
+        if self.show_vertical_scrollbar:
+            self.vertical_scrollbar.window_virtual_size = size.height
+            self.vertical_scrollbar.window_size = self.scrollable_content_region.height
+            self.vertical_scrollbar.refresh()
 
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width

@@ -2,21 +2,23 @@
 from __future__ import annotations
 
 from rich.text import Text
-from textual.containers import VerticalScroll
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable
 
 from console.tui.text import SEVERITY_STYLE, STATE_STYLE, STEP_MARK, TYPE_SHORT, clock, duration, literal, short_id
 from console.tui.view import IncidentDetail, IncidentRow
-from console.tui.widgets import show_text
+from console.tui.widgets import TextView
 
 ACK_STYLE = {"auto": "dim", "waiting": "bold yellow", "late": "bold white on red", "done": "green", "closed": "dim"}
 COLUMNS = (("sev", "Sev"), ("incident", "Incident"), ("state", "State"), ("age", "Age"), ("ack", "Ack"))
+# Widths the columns start at (and never go below): a rebuild of the table lays out the whole
+# screen again, so the columns are wide enough for common values and only ever grow.
+MIN_WIDTHS = (4, 8, 10, 6, 8)
 
 
 def incident_cells(r: IncidentRow) -> tuple[Text, ...]:
     dim = "" if r.open else "dim"
     sev = Text(r.severity, SEVERITY_STYLE.get(r.severity, "") if r.open else "dim")
-    what = Text(TYPE_SHORT.get(r.type, r.type) + " ", dim or "bold")
+    what = Text(TYPE_SHORT.get(r.type, r.type) + " ", dim or "bold", no_wrap=True, overflow="ellipsis")
     what.append_text(literal(r.entity, dim))
     return (
         sev,
@@ -29,6 +31,10 @@ def incident_cells(r: IncidentRow) -> tuple[Text, ...]:
 
 class IncidentTable(DataTable):
     """Every incident of the session: open ones first (most severe first), resolved ones after."""
+
+    DEFAULT_CSS = """
+    IncidentTable { overflow-x: hidden; }
+    """
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)  # type: ignore[arg-type]
@@ -46,9 +52,18 @@ class IncidentTable(DataTable):
             return None
         return self._ids[self.cursor_row]
 
-    @staticmethod
-    def _widths(cells: list[tuple[Text, ...]]) -> tuple[int, ...]:
-        return tuple(max([len(label)] + [row[i].cell_len for row in cells]) for i, (_, label) in enumerate(COLUMNS))
+    def _widths(self, cells: list[tuple[Text, ...]]) -> tuple[int, ...]:
+        """Every column as wide as its widest cell (never narrower than before); the incident
+        column gets what the others leave and cuts longer names with an ellipsis."""
+        now = self._width_now or MIN_WIDTHS
+        want = [max([now[i], MIN_WIDTHS[i]] + [row[i].cell_len for row in cells]) for i in range(len(COLUMNS))]
+        room = self.scrollable_content_region.width - 2 * self.cell_padding * len(COLUMNS) - sum(w for i, w in enumerate(want) if i != 1)
+        if room > 0:
+            want[1] = max(MIN_WIDTHS[1], min(max([len(COLUMNS[1][1])] + [row[1].cell_len for row in cells]), room))
+        return tuple(want)
+
+    def on_resize(self) -> None:
+        self._width_now = ()  # the next reading rebuilds the columns for the new width
 
     def _rebuild(self, rows: list[IncidentRow], cells: list[tuple[Text, ...]], widths: tuple[int, ...]) -> None:
         # Fixed widths, set here: the table's own auto-width can lag a frame behind new rows.
@@ -186,15 +201,19 @@ def detail_text(d: IncidentDetail, now_ms: int) -> Text:
     return t
 
 
-class IncidentPanel(VerticalScroll):
+NO_INCIDENT = Text("No incident selected. Incidents appear above when the engine detects one; press c to inject a fault.", "dim")
+
+
+class IncidentPanel(TextView):
     """The selected incident (scrolls when taller than its panel)."""
 
-    def compose(self):
-        yield Static(Text("No incident selected. Incidents appear above when the engine detects one; press c to inject a fault.", "dim"), id="detail-body")
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(NO_INCIDENT, **kwargs)
 
-    def show(self, d: IncidentDetail | None, now_ms: int) -> None:
-        body = self.query_one("#detail-body", Static)
+    def show_detail(self, d: IncidentDetail | None, now_ms: int) -> None:
         if d is None:
-            show_text(body, Text("No incident selected. Incidents appear above when the engine detects one; press c to inject a fault.", "dim"))
+            self.show(NO_INCIDENT)
             return
-        show_text(body, detail_text(d, now_ms))
+        t = detail_text(d, now_ms)
+        t.rstrip()
+        self.show(t)

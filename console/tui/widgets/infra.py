@@ -2,23 +2,18 @@
 from __future__ import annotations
 
 from rich.text import Text
-from textual.containers import VerticalScroll
-from textual.widgets import Static
 
 from console.tui.text import LEVEL_STYLE, literal, number, sparkline
 from console.tui.view import ConsoleView
-from console.tui.widgets import show_text
+from console.tui.widgets import TextView
 
 BREAKER_STYLE = {"CLOSED": "green", "HALF_OPEN": "bold yellow", "OPEN": "bold red"}
 
 
-class InfraPanel(VerticalScroll):
+class InfraPanel(TextView):
     """Region status and DNS, breaker states and queue depth per tenant."""
 
-    def compose(self):
-        yield Static(id="infra-body")
-
-    def show(self, v: ConsoleView) -> None:
+    def show_view(self, v: ConsoleView) -> None:
         t = Text()
         t.append("Regions", "bold")
         if v.dns_moving:
@@ -62,4 +57,5 @@ class InfraPanel(VerticalScroll):
                 t.append("\n")
         if v.advisories:
             t.append(f"Advisories {v.advisories}", "yellow")
-        show_text(self.query_one("#infra-body", Static), t)
+        t.rstrip()
+        self.show(t)
