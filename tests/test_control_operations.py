@@ -350,3 +350,15 @@ def test_ping_and_status(rig):
     assert p["now_ms"] == rig.engine.now_ms and p["protocol"] == 1
     st = rig.get("engine.status")
     assert st["kill_switch"] is True and st["incidents_total"] == 0
+
+
+def test_stale_signals_are_never_reported_healthy(rig):
+    # A watched system whose signals for app went stale (a real source that stopped answering).
+    rig.engine.fleet.stale = {"service:app": {"p99_ms", "error_pct"}}
+    rows = {r["name"]: r for r in rig.ops.handle("services.health", {})["services"]}
+    assert rows["app"]["status"] == "UNKNOWN"
+    assert any("stale signals: error_pct, p99_ms" in p for p in rows["app"]["problems"])
+    assert rows["api"]["status"] == "OK"
+    status = rig.ops.handle("engine.status", {})
+    assert status["stale"] == {"service:app": ["error_pct", "p99_ms"]}
+    assert status["sources"][0]["kind"] == "sim"

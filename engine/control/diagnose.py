@@ -253,11 +253,16 @@ def services_health(ops: Any, a: NoArgs) -> dict[str, Any]:
         for name, s in f.services.items():
             sig = eng.signals("service", name)
             why = service_problems(ops, name)
+            stale = sorted(getattr(f, "stale", {}).get(f"service:{name}", ()))
             status = "OK"
             if not s.up:
                 status = "RESTARTING" if s.restart_ready_ms is not None else "DOWN"
             elif why:
                 status = "DEGRADED"
+            if stale and status == "OK":
+                # Nothing is healthy that nobody can see: missing signals are never "OK".
+                status = "UNKNOWN"
+                why = why + [f"stale signals: {', '.join(stale)}"]
             rows.append(
                 {
                     "name": name,

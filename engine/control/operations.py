@@ -228,6 +228,8 @@ class Operations:
                 "receipts": bool(live is not None and getattr(live, "sink", None) is not None),
                 "receipt_errors": len(getattr(live, "receipt_errors", []) or []) + len(self.oplog.errors),
                 "crashed": bool(live is not None and getattr(live, "crash", None) is not None),
+                "sources": eng.fleet.source_status() if hasattr(eng.fleet, "source_status") else [{"kind": "sim", "state": "simulated fleet"}],
+                "stale": {k: sorted(v) for k, v in getattr(eng.fleet, "stale", {}).items() if v},
             }
 
     def incidents(self, a: IncidentsArgs) -> list[dict[str, Any]]:
