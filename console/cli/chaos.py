@@ -43,14 +43,28 @@ def _params(pairs: tuple[str, ...]) -> dict[str, object]:
 
 
 @chaos.command("inject")
-@click.option("--fault", required=True, metavar="KIND", help="A fault kind (see `ggen chaos list`).")
+@click.option("--fault", default=None, metavar="KIND", help="A fault kind (see `ggen chaos list`).")
+@click.option("--scenario", default=None, metavar="NAME", help="A prevention check (queue_backlog, timeout_service, ...) or a drill scenario: run it headless and judge it (see `ggen chaos drill`).")
+@click.option("--live", is_flag=True, help="With --scenario: inject its faults into the running engine instead (no verdict).")
+@click.option("--seed", type=click.IntRange(min=0), default=1, show_default=True, help="With --scenario: seed of the simulated fleet.")
 @click.option("--target", metavar="T", help="Service, tenant or region (default: the one that shows the fault best).")
-@click.option("--duration", type=DURATION, metavar="DURATION", help="End the fault after this long (default: until mitigated).")
+@click.option("--duration", type=DURATION, metavar="DURATION", help="End the fault after this long (default: until mitigated; 5m for a prevention check).")
 @click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="Fault parameters, e.g. factor=4.")
 @click.option("--actor", default=None, metavar="NAME")
 @json_option
-def inject(fault: str, target: str | None, duration: int | None, params: tuple[str, ...], actor: str | None, as_json: bool) -> None:
-    """Start a fault now (recorded as an operator action)."""
+def inject(fault: str | None, scenario: str | None, live: bool, seed: int, target: str | None, duration: int | None, params: tuple[str, ...], actor: str | None, as_json: bool) -> None:
+    """Start a fault now (recorded as an operator action), or run a prevention scenario."""
+    if scenario is not None:
+        if fault or target or params:
+            fail("--scenario brings its own faults: drop --fault, --target and --param", 2)
+        from console.cli.chaos_prevention import inject_scenario
+
+        inject_scenario(scenario, duration, seed, live, actor or login_name(), as_json)
+        return
+    if not fault:
+        fail("give --fault KIND (see `ggen chaos list`) or --scenario NAME", 2)
+    if live:
+        fail("--live goes with --scenario (a --fault always goes to the running engine)", 2)
     res = call("chaos.inject", {"fault": fault, "target": target, "duration_ms": duration, "params": _params(params), "actor": actor or login_name()})
     if as_json:
         echo_json(res)
@@ -70,3 +84,8 @@ def clear(fault_id: str, actor: str | None, as_json: bool) -> None:
         echo_json(res)
         return
     click.echo(f"cleared {res['id']}: {res['kind']} on {safe_text(res['target'])}")
+
+
+from console.cli.chaos_prevention import drill as _monthly_drill  # noqa: E402  (ggen chaos drill)
+
+chaos.add_command(_monthly_drill)

@@ -38,6 +38,12 @@ COMMANDS: dict[str, str] = {
     "compression": "console.cli.compression:compression",
     "failback": "console.cli.failback:failback",
     "mitigation": "console.cli.mitigation:mitigation",
+    # Training and certification.
+    "train": "console.cli.train:train",
+    "certify": "console.cli.certify:certify",
+    # Investigation: reconstructed timelines and post-incident reviews.
+    "timeline": "console.cli.timeline:timeline",
+    "pir": "console.cli.pir:pir",
 }
 
 # Aliases the runbooks use. `ggen incident ...` is the same group as `ggen incidents ...`.

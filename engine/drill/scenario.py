@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from engine.fleet.faults import FAULT_KINDS
 from engine.policy.loader import PolicyError, StrictModel, load_model
@@ -157,9 +157,16 @@ class RubricWeights(StrictModel):
     automation: int = Field(default=15, ge=0)  # only when the scenario has stop_automation_before
 
 
+def _one_paragraph(v: str) -> str:
+    """Prose from a data file (TOML multi-line strings wrap lines): one line, single spaces."""
+    return " ".join(v.split())
+
+
 class Hint(StrictModel):
     text: str
     cost: int = Field(default=5, ge=0)  # points off the score
+
+    _text = field_validator("text")(_one_paragraph)
 
 
 class UnsafeAction(StrictModel):
@@ -190,6 +197,8 @@ class TrainingSpec(StrictModel):
     hints: list[Hint] = Field(default_factory=list)
     unsafe: list[UnsafeAction] = Field(default_factory=list)
     reference: list[TraineeStep] = Field(min_length=1)
+
+    _prose = field_validator("briefing", "debrief")(_one_paragraph)
 
     @model_validator(mode="after")
     def _consistent(self) -> "TrainingSpec":

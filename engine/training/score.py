@@ -215,10 +215,12 @@ def _per_incident(s: TraineeSession, r: ExpectedResponse, inc: Incident | None, 
     # escalation
     e = _escalation_event(inc)
     by_trainee = e is not None and e.actor == f"person:{s.trainee}"
+    via = ""
     if e is not None and not by_trainee and s.kill_switch_on_ms is not None and s.kill_switch_on_ms <= e.recorded_at_ms:
         # The engine pages humans for every incident opened while the kill switch is on: the
         # trainee's kill switch made that escalation.
         by_trainee = "kill switch" in str(e.data.get("reason", ""))
+        via = " (the kill switch you turned on paged the ladder)" if by_trainee else ""
     if r.escalate:
         deadline = (r.escalate_within_s or 0) * 1000
         if e is None:
@@ -229,7 +231,7 @@ def _per_incident(s: TraineeSession, r: ExpectedResponse, inc: Incident | None, 
         elif (inc.escalated_at_ms or 0) - page > deadline:
             out.append(Criterion("escalation", ref, w.escalation * share, 0.0, False, True, f"late escalation: {_s((inc.escalated_at_ms or 0) - page)} after the page, the deadline is {r.escalate_within_s} s"))
         else:
-            out.append(Criterion("escalation", ref, w.escalation * share, w.escalation * share, True, True, f"escalated {_s((inc.escalated_at_ms or 0) - page)} after the page (deadline {r.escalate_within_s} s)"))
+            out.append(Criterion("escalation", ref, w.escalation * share, w.escalation * share, True, True, f"escalated {_s((inc.escalated_at_ms or 0) - page)} after the page (deadline {r.escalate_within_s} s){via}"))
     else:
         early = by_trainee and (inc.escalated_at_ms or 0) - page < target_s * 1000 and (inc.recovered_at_ms is None or (inc.escalated_at_ms or 0) < inc.recovered_at_ms)
         if early:

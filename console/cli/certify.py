@@ -1,0 +1,193 @@
+"""``ggen certify``: the knowledge assessment and certificates (signed ``certificate.issued``
+receipts in the data directory's ledger)."""
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from console.cli.common import EXIT_FAILED, EXIT_USAGE, data_dir, echo_json, fail, safe_text
+from console.cli.remote import Group, json_option, login_name
+
+
+def _trainee(name: str | None) -> str:
+    from engine.training.session import TrainingError, check_trainee
+
+    try:
+        return check_trainee(name if name is not None else login_name())
+    except TrainingError as exc:
+        fail(f"--trainee: {exc}", EXIT_USAGE)
+
+
+def _config() -> Any:
+    from engine.policy.loader import PolicyError
+    from engine.training.config import load_training_config
+
+    try:
+        return load_training_config()
+    except PolicyError as exc:
+        fail(str(exc))
+
+
+def _eligibility(who: str) -> Any:
+    from engine.clock import WallClock
+    from engine.drill.scenario import load_scenarios
+    from engine.policy.loader import PolicyError
+    from engine.training.certify import eligibility
+    from engine.training.history import TrainingHistory
+
+    try:
+        scenarios = load_scenarios()
+    except PolicyError as exc:
+        fail(str(exc))
+    hist = TrainingHistory(data_dir().root)
+    for p in hist.read().problems:
+        click.echo(f"ggen: {safe_text(p)} (skipped)", err=True)
+    return eligibility(hist, who, scenarios, _config(), WallClock().now_ms())
+
+
+@click.group(cls=Group, invoke_without_command=True)
+@click.option("--trainee", default=None, metavar="NAME", help="Issue the certificate to this trainee.")
+@click.option("--actor", default=None, metavar="NAME", help="Who issues it (recorded in the receipt). Default: GGEN_ACTOR or your login name.")
+@json_option
+@click.pass_context
+def certify(ctx: click.Context, trainee: str | None, actor: str | None, as_json: bool) -> None:
+    """Certify a trainee: every required scenario and the knowledge assessment passed gives a
+    certificate, a signed receipt you can check with `ggen incidents verify --receipt-id ID`.
+
+    Exits 1 (and lists what is missing) when the trainee is not eligible yet.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    if trainee is None:
+        fail("ggen certify: give --trainee NAME (or a sub-command: status, quiz)", EXIT_USAGE)
+    who = _trainee(trainee)
+    el = _eligibility(who)
+    if not el.eligible:
+        if as_json:
+            echo_json(el.to_dict())
+        else:
+            _print_status(el)
+        fail(f"{safe_text(who)} is not eligible for a certificate yet: missing {len(el.missing)} item(s)", EXIT_FAILED)
+    from engine.clock import WallClock
+    from engine.receipts import LedgerError
+    from engine.training.certify import issue_certificate
+
+    try:
+        rec = issue_certificate(data_dir(), el, _config(), now_ms=WallClock().now_ms(), actor=_trainee(actor) if actor else login_name())
+    except (OSError, LedgerError) as exc:
+        fail(f"cannot write the certificate to {safe_text(data_dir().root)}: {safe_text(getattr(exc, 'strerror', None) or exc)}")
+    if as_json:
+        echo_json(rec)
+        return
+    click.echo(f"certified {safe_text(who)}: receipt {rec['receipt_id']} (certificate.issued), valid until {rec['valid_until']}")
+    click.echo(f"check it with: ggen incidents verify --receipt-id {rec['receipt_id']}")
+
+
+def _print_status(el: Any) -> None:
+    d = el.to_dict()
+    click.echo(f"{safe_text(d['trainee'])}: {'eligible' if d['eligible'] else 'not eligible yet'}")
+    for s in d["scenarios"]:
+        mark = click.style("✓", fg="green") if s["passed"] else (click.style("✗", fg="red") if s["attempted"] else "·")
+        detail = f"{s['score_pct']} % at {s['at']}" if s["score_pct"] is not None else "not attempted"
+        click.echo(f"  {mark} scenario {s['scenario']:30} {detail}")
+    q = d["quiz"]
+    lq = d["last_quiz"]
+    if q:
+        click.echo(f"  {click.style('✓', fg='green')} knowledge assessment  {q['score_pct']} % at {q['at']}")
+    elif lq:
+        click.echo(f"  {click.style('✗', fg='red')} knowledge assessment  last attempt {lq['score_pct']} % at {lq['at']}")
+    else:
+        click.echo("  · knowledge assessment  not attempted (ggen certify quiz)")
+    for c in d["certificates"]:
+        click.echo(f"  certificate {c['receipt_id']} issued {c['at']}, valid until {c['valid_until']}")
+
+
+@certify.command("status")
+@click.option("--trainee", default=None, metavar="NAME")
+@json_option
+def status(trainee: str | None, as_json: bool) -> None:
+    """What a trainee has passed and what a certificate still needs."""
+    el = _eligibility(_trainee(trainee))
+    if as_json:
+        echo_json(el.to_dict())
+    else:
+        _print_status(el)
+
+
+@certify.command("quiz")
+@click.option("--trainee", default=None, metavar="NAME", help="Whose attempt it is (default: the file's trainee, else your login name).")
+@click.option("--answers", "answers_path", type=click.Path(dir_okay=False), default=None, metavar="FILE", help="Scripted answers (question id = letter or choice text); without it, asks on the terminal.")
+@click.option("--seed", type=click.IntRange(min=0), default=None, help="Which questions, in which order (default: the file's seed, else random; always recorded).")
+@click.option("--count", type=click.IntRange(min=1), default=None, help="Questions in the attempt (default: training.toml).")
+@click.option("--no-record", is_flag=True, help="Do not keep the attempt in the training history.")
+@json_option
+def quiz(trainee: str | None, answers_path: str | None, seed: int | None, count: int | None, no_record: bool, as_json: bool) -> None:
+    """The knowledge assessment: thresholds, SLAs, the escalation ladder, breaker states, PIR
+    deadlines, scaling arithmetic, failover rules. Randomized per seed; the pass mark is 80 %.
+
+    Exits 0 when passed, 1 when failed.
+    """
+    import secrets
+    from pathlib import Path
+
+    from engine.clock import WallClock
+    from engine.policy.loader import PolicyError
+    from engine.training.quiz import LETTERS, draw, grade, load_bank, load_quiz_answers
+
+    cfg = _config()
+    try:
+        bank = load_bank()
+    except PolicyError as exc:
+        fail(str(exc))
+    scripted = None
+    if answers_path is not None:
+        try:
+            scripted = load_quiz_answers(Path(answers_path))
+        except PolicyError as exc:
+            fail(safe_text(str(exc)), EXIT_USAGE)
+        known = bank.by_id()
+        unknown = [k for k in scripted.answers if k not in known]
+        if unknown:
+            fail(f"{safe_text(answers_path)}: field answers.{safe_text(unknown[0])}: no such question in the bank", EXIT_USAGE)
+    elif not sys.stdin.isatty():
+        fail("ggen certify quiz asks on a terminal: give --answers FILE for a scripted attempt (stdin is not a terminal)", EXIT_USAGE)
+    who = _trainee(trainee if trainee is not None else (scripted.trainee if scripted else None))
+    used_seed = seed if seed is not None else (scripted.seed if scripted and scripted.seed is not None else secrets.randbelow(1_000_000))
+    questions = draw(bank, used_seed, count or cfg.quiz.questions)
+    if scripted is not None:
+        given: dict[str, str | None] = dict(scripted.answers)
+    else:
+        given = {}
+        click.echo(f"Knowledge assessment for {safe_text(who)}: {len(questions)} questions, pass mark {cfg.quiz.pass_pct} % (seed {used_seed})\n")
+        for i, q in enumerate(questions, 1):
+            click.echo(f"{i}/{len(questions)} [{q.topic}] {safe_text(q.text)}")
+            for j, c in enumerate(q.choices):
+                click.echo(f"   {LETTERS[j]}) {safe_text(c)}")
+            letter = click.prompt("answer", type=click.Choice(list(LETTERS[: len(q.choices)]), case_sensitive=False), show_choices=False)
+            given[q.id] = letter
+            click.echo("")
+    result = grade(questions, given, seed=used_seed, pass_pct=cfg.quiz.pass_pct, bank_sha256=bank.sha256)
+    rec = None
+    if not no_record:
+        from engine.training.history import TrainingHistory
+
+        body = dict(result.to_dict(), kind="quiz", trainee=who, mode="scripted" if scripted else "terminal")
+        body.pop("questions")
+        body["answers"] = [{"id": q.id, "given": q.given, "correct": q.correct} for q in result.questions]
+        try:
+            rec = TrainingHistory(data_dir().root).append(body, now_ms=WallClock().now_ms())
+        except OSError as exc:
+            fail(f"cannot write the training history in {safe_text(data_dir().root)}: {exc.strerror or exc}")
+    if as_json:
+        echo_json(dict(result.to_dict(), trainee=who, attempt_id=rec["id"] if rec else None))
+    else:
+        mark = click.style("PASS", fg="green", bold=True) if result.passed else click.style("FAIL", fg="red", bold=True)
+        click.echo(f"{mark} {result.correct}/{result.total} correct: {result.score_pct:g} % (pass mark {result.pass_pct} %, seed {used_seed})")
+        for q in result.questions:
+            if not q.correct:
+                click.echo(f"  ✗ {safe_text(q.text)}\n      you: {safe_text(q.given or '(no answer)')}; right: {safe_text(q.answer)}. {safe_text(q.explain)}")
+        if rec:
+            click.echo(f"recorded as {rec['id']}")
+    sys.exit(0 if result.passed else EXIT_FAILED)
