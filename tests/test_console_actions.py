@@ -7,6 +7,8 @@ import pytest
 from console_support import screen_text, session, settle, with_incident
 
 from console.tui.actions import MANUAL_ACTIONS
+from console.tui.pir import collect_facts, facts_markdown
+from console.tui.text import short_id
 from console.tui.app import ConsoleApp
 from console.tui.screens.chaos import ChaosScreen, TargetScreen
 from console.tui.screens.dialogs import ConfirmScreen, PromptScreen
@@ -297,7 +299,7 @@ def test_timeline_pir_and_note_screens(tmp_path):
             assert isinstance(pilot.app.screen, PirScreen)
             await settle(pilot)
             text = screen_text(pilot.app)
-            assert "1. Incident Summary" in text and "incident facts" in text
+            assert "1. Incident Summary" in text and "PIR drafter" in text and short_id(iid) in text
             await pilot.press("w")
             await settle(pilot)
             written = list((tmp_path / "data" / "pirs").glob("*-draft.md"))
@@ -399,3 +401,15 @@ def test_hostile_text_is_shown_literally(tmp_path, size):
             assert boom and not any(seg.style and (seg.style.bold or seg.style.link) for seg in boom)
 
     run(go())
+
+
+def test_pir_facts_fallback_has_every_section(tmp_path):
+    s = session(tmp_path)
+    iid = with_incident(s)
+    s.note(iid, "[bold]not markup[/bold]")
+    s.advance(200_000)
+    text = facts_markdown(collect_facts(s, iid))
+    assert text.startswith("---\nincident_id: " + iid)
+    for n, title in enumerate(("Incident Summary", "Timeline of Events", "Root Cause Analysis (5 Whys)", "What Went Well", "What Went Wrong", "Action Items", "Metrics & Impact", "Follow-Up Items", "Lessons Learned", "Sign-Off"), 1):
+        assert f"## {n}. {title}" in text
+    assert "incident.detected" in text and "[bold]not markup[/bold]" in text and "MTTR:" in text

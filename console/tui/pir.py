@@ -1,9 +1,10 @@
-"""PIR drafts from the console, and the hook where the analyzer's PIR drafter plugs in.
+"""PIR drafts from the console: the analyzer's drafter when it is installed, the facts otherwise.
 
-``PIR_DRAFTER`` is the hook: a callable taking :class:`PirFacts` and returning the Markdown of a
-draft. Until the analyzer's drafter is wired here, the console writes the incident's facts in the
-PIR's shape (YAML front matter and the ten numbered sections the analyzer's PIR reader expects),
-with the parts only people can write left as prompts.
+:func:`draft_for` asks ``analyzer.pir.draft.create_pir`` (the same drafter as ``ggen pir
+create``: it reconstructs the timeline from the signed receipts and any ingested data). When that
+package is missing or fails, the console writes the incident's facts from the live engine in the
+PIR's shape (YAML front matter and the ten numbered sections), with the parts only people can
+write left as prompts, and says why. ``PIR_DRAFTER`` is a hook that overrides both.
 """
 from __future__ import annotations
 
@@ -41,7 +42,7 @@ class PirFacts:
     notifications: list[dict[str, Any]] = field(default_factory=list)
 
 
-# The hook. Set to the analyzer's drafter (Callable[[PirFacts], str]) once it exists.
+# The hook: a drafter of one's own (Callable[[PirFacts], str]) used before anything else.
 PIR_DRAFTER: Callable[[PirFacts], str] | None = None
 
 
@@ -60,11 +61,38 @@ def collect_facts(session: Any, incident_id: str) -> PirFacts:
         return PirFacts(inc.summary(), events, rb.runbook.title, rb.runbook.mttr_target_s, level.pir_due_s, level.ack_within_s, notes)
 
 
-def draft_pir(facts: PirFacts) -> tuple[str, str]:
-    """(Markdown, where it came from): the analyzer's drafter through the hook, else the facts."""
+def draft_for(session: Any, incident_id: str) -> tuple[str, str]:
+    """(Markdown, where it came from) for one incident of a running session."""
+    facts = collect_facts(session, incident_id)
     if PIR_DRAFTER is not None:
-        return PIR_DRAFTER(facts), "analyzer PIR drafter"
-    return facts_markdown(facts), "incident facts (the analyzer's PIR drafter is not wired in yet)"
+        return PIR_DRAFTER(facts), "the configured PIR drafter"
+    try:
+        drafted = analyzer_draft(session, facts)
+    except Exception as exc:  # the facts are still worth showing
+        return facts_markdown(facts), f"incident facts (the analyzer's PIR drafter failed: {type(exc).__name__}: {exc})"
+    if drafted is None:
+        return facts_markdown(facts), "incident facts (the analyzer's PIR drafter is not installed)"
+    return drafted, "the analyzer's PIR drafter (signed receipts and reconstructed timeline)"
+
+
+def analyzer_draft(session: Any, facts: PirFacts) -> str | None:
+    """The analyzer's draft from the session's ledger, or None when the analyzer has no drafter."""
+    try:
+        from analyzer.pir.draft import create_pir
+    except ImportError:
+        return None
+    dd = session.data_dir
+    if dd is None or not dd.ledger_path.exists():
+        return None
+    from engine.receipts import KeyStore, Ledger
+
+    ledger = Ledger(dd.ledger_path, readonly=True)
+    try:
+        anchors = KeyStore.open(dd.keys_dir).anchors()
+        draft, _ = create_pir(dd.analyzer_db_path, ledger, facts.incident["id"], facts.incident["title"], now_ms=session.engine.now_ms, anchors=anchors, data_dir=dd, policy=session.policy)
+    finally:
+        ledger.close()
+    return str(draft.text)
 
 
 def _dur(ms: int | None) -> str:

@@ -56,7 +56,7 @@ class ChaosScreen(ModalScreen[FaultChoice | None]):
             t.append(f"{kind:<{width}}", "bold")
             t.append("  → ")
             t.append_text(literal(f"{target:<14}", "cyan"))
-            t.append(f" {TYPE_SHORT.get(itype, itype):<15}", "magenta")
+            t.append(f" {TYPE_SHORT.get(itype, itype):<16}", "magenta")
             t.append_text(literal(desc, "dim"))
             options.append(Option(t, id=kind))
         with Vertical(id="dialog", classes="menu wide"):

@@ -24,7 +24,7 @@ def binding_rows(bindings: list[BindingType]) -> list[tuple[str, str]]:
     rows = []
     for b in bindings:
         if isinstance(b, Binding) and b.description:
-            keys = ", ".join(k.strip().replace("question_mark", "?") for k in b.key.split(","))
+            keys = b.key_display or ", ".join(k.strip().replace("question_mark", "?") for k in b.key.split(","))
             rows.append((keys, b.description))
     return rows
 

@@ -95,10 +95,10 @@ class PirScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="pir")
     def draft(self) -> None:
-        from console.tui.pir import collect_facts, draft_pir
+        from console.tui.pir import draft_for
 
         try:
-            text, source = draft_pir(collect_facts(self.session, self.incident_id))
+            text, source = draft_for(self.session, self.incident_id)
         except Exception as exc:  # shown, never raised into the UI
             text, source = f"could not draft: {type(exc).__name__}: {exc}", "error"
         self.post_message(PirDrafted(self.incident_id, text, source))
