@@ -19,7 +19,7 @@ from console.tui.session import (
     virtual_session,
 )
 from console.tui.text import duration, sparkline
-from console.tui.view import ack_state, read_view, session_metrics
+from console.tui.view import ack_state, read_view
 from engine.clock import VirtualClock
 from engine.core import SeededIds
 from engine.datadir import DataDir

@@ -441,7 +441,3 @@ class MainScreen(Screen[None]):
     def action_order(self) -> None:
         by_health = self.query_one(FleetTable).toggle_order()
         self.notify("fleet: incidents and warnings first" if by_health else "fleet: in fleet order")
-
-    def describe(self) -> Text:
-        """One line about the session (used in the command palette's help)."""
-        return literal(self.session.title)
