@@ -34,6 +34,7 @@ _TIME = re.compile(r"^\s*(?:[-*]\s+)?\**\d{1,2}:\d{2}")
 _BRACKET = re.compile(r"\[([^\[\]]+)\]")
 _LINK = re.compile(r"\]\((?:https?://|\.{0,2}/)[^)]+\)")
 _DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
+_FIELDS = re.compile(r"\b(Owner|Effort|Due|Status)\s*:[^.;|]*[.;]?", re.I)
 _OWNER = re.compile(r"\bOwner\s*:\s*(?P<who>[^.;|\[]*)", re.I)
 _CITE_PART = re.compile(
     r"^(receipt\s+(urn:uuid:)?[0-9a-f-]{8,}|urn:uuid:[0-9a-f-]{8,}|span\s+[0-9a-f]{8,}.*|knowledge\s+\S+|runbooks/\S+|[\w./@-]+:\d+(-\d+)?)$",
@@ -181,6 +182,8 @@ def lint_text(text: str, name: str = "<text>", settings: PirSettings | None = No
             if re.match(r"^none\b", item, re.I):
                 continue
             plain = _strip_citations(item)
+            # What the item says it will do, without its bookkeeping fields (a due date is not a measure).
+            plain = _FIELDS.sub("", plain)
             hit = next((h for rx in vague if (h := rx.search(plain))), None)
             if hit is not None and not measurable.search(plain):
                 add(n, "vague-action", f"'{hit.group(0)}' with nothing measurable; say what changes, to which value, checked how")

@@ -29,12 +29,12 @@ class Series:
     files: list[str] = field(default_factory=list)
     lines: list[int] = field(default_factory=list)
 
+    display: tuple[str, ...] = ()  # the labels that name the series (all when none of them is present)
+
     @property
     def name(self) -> str:
-        """``metric{label=value}`` (labels whose value repeats another's left out), or
-        ``metric@service`` for a series without labels."""
-        vals = list(self.labels.values())
-        keep = [(k, v) for k, v in sorted(self.labels.items()) if not any(o != v and o in v for o in vals)]
+        """``metric{label=value}`` with the identifying labels, or ``metric@service``."""
+        keep = [(k, v) for k, v in sorted(self.labels.items()) if k in self.display] or sorted(self.labels.items())
         lab = ",".join(f"{k}={v}" for k, v in keep)
         return f"{self.metric}{{{lab}}}" if lab else f"{self.metric}@{self.service or '?'}"
 
@@ -73,7 +73,7 @@ def build_series(metrics: pl.DataFrame, settings: TimelineSettings) -> list[Seri
                 lab = {}
             lab = {str(k): str(v) for k, v in lab.items()} if isinstance(lab, dict) else {}
             owner = lab.get(owners[metric]) if metric in owners else service
-            s = out[key] = Series(metric, service, lab, settings.alias(owner))
+            s = out[key] = Series(metric, service, lab, settings.alias(owner), display=tuple(settings.services.display_labels))
         if value is None or (isinstance(value, float) and math.isnan(value)):
             continue
         s.t.append(int(t))
@@ -90,6 +90,11 @@ def sample_interval(series: Iterable[Series]) -> int | None:
         return None
     steps = [b - a for a, b in zip(best.t, best.t[1:]) if b > a]
     return int(median(steps)) if steps else None
+
+
+def tidy(v: float) -> float:
+    """A figure rounded for reading: 1 decimal from 10 up, 3 below."""
+    return round(v, 1) if abs(v) >= 10 else round(v, 3)
 
 
 def _mad(values: list[float], med: float) -> float:
@@ -118,7 +123,7 @@ def metric_onset(s: Series, baseline_end: int, floor: float, st: AnomalySettings
             run += 1
             if run >= st.consecutive or over > st.spike_factor * margin:
                 assert start is not None
-                return Onset(s.owner, s.name, s.t[start], s.v[start], med, med + margin, s.origin(start))
+                return Onset(s.owner, s.name, s.t[start], s.v[start], tidy(med), tidy(med + margin), s.origin(start))
         else:
             run = 0
     return None
@@ -171,7 +176,7 @@ def log_onsets(
                     r = rows[start]  # type: ignore[index]
                     origin = Origin("log", r["first_file"], int(r["first_line"]))
                     svc = str(service)
-                    out.append(Onset(svc, f"error/warning lines of {svc} per {st.log_bucket_s} s", int(r["first_ms"]), float(r["bad"]), mean, limit, origin))
+                    out.append(Onset(svc, f"error/warning lines of {svc} per {st.log_bucket_s} s", int(r["first_ms"]), float(r["bad"]), tidy(mean), tidy(limit), origin))
                     break
             else:
                 run = 0

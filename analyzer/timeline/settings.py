@@ -45,6 +45,7 @@ class ServiceSettings(StrictModel):
     aliases: dict[str, str] = {}
     not_candidates: list[str] = []
     label_owner: dict[str, str] = {}
+    display_labels: list[str] = []
 
 
 class SignalSpec(StrictModel):

@@ -76,17 +76,22 @@ def create(incident_id: str, title: str, output: Path | None, db: Path | None, f
 
 @pir.command("lint")
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--ignore", "ignore", multiple=True, metavar="RULE", help="Skip a rule (repeatable): blame, whys, no-positives, vague-action, action-owner-date, claim-without-data, placeholder, structure.")
 @click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON.")
-def lint(files: tuple[Path, ...], as_json: bool) -> None:
+def lint(files: tuple[Path, ...], ignore: tuple[str, ...], as_json: bool) -> None:
     """Check PIRs for the template's anti-patterns: blame, fewer than five whys, no positives,
     vague actions, actions without owner or date, claims without data, unfinished placeholders.
     Prints FILE:LINE: RULE: MESSAGE per finding and exits 1 when there is any."""
     from analyzer.pir import lint_pir
+    from analyzer.pir.lint import RULES
 
+    unknown = [r for r in ignore if r not in RULES]
+    if unknown:
+        fail(f"--ignore {unknown[0]!r}: unknown rule (one of {', '.join(RULES)})", EXIT_USAGE)
     findings = []
     for f in files:
         try:
-            findings += lint_pir(f)
+            findings += [x for x in lint_pir(f) if x.rule not in ignore]
         except FileNotFoundError:
             fail(f"{f}: no such file", EXIT_NOT_FOUND)
         except UnicodeDecodeError as exc:
