@@ -116,6 +116,10 @@ def status(trainee: str | None, as_json: bool) -> None:
         _print_status(el)
 
 
+def _stdin_is_terminal() -> bool:
+    return sys.stdin.isatty()
+
+
 @certify.command("quiz")
 @click.option("--trainee", default=None, metavar="NAME", help="Whose attempt it is (default: the file's trainee, else your login name).")
 @click.option("--answers", "answers_path", type=click.Path(dir_okay=False), default=None, metavar="FILE", help="Scripted answers (question id = letter or choice text); without it, asks on the terminal.")
@@ -151,7 +155,7 @@ def quiz(trainee: str | None, answers_path: str | None, seed: int | None, count:
         unknown = [k for k in scripted.answers if k not in known]
         if unknown:
             fail(f"{safe_text(answers_path)}: field answers.{safe_text(unknown[0])}: no such question in the bank", EXIT_USAGE)
-    elif not sys.stdin.isatty():
+    elif not _stdin_is_terminal():
         fail("ggen certify quiz asks on a terminal: give --answers FILE for a scripted attempt (stdin is not a terminal)", EXIT_USAGE)
     who = _trainee(trainee if trainee is not None else (scripted.trainee if scripted else None))
     used_seed = seed if seed is not None else (scripted.seed if scripted and scripted.seed is not None else secrets.randbelow(1_000_000))
