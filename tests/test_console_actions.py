@@ -413,3 +413,34 @@ def test_pir_facts_fallback_has_every_section(tmp_path):
     for n, title in enumerate(("Incident Summary", "Timeline of Events", "Root Cause Analysis (5 Whys)", "What Went Well", "What Went Wrong", "Action Items", "Metrics & Impact", "Follow-Up Items", "Lessons Learned", "Sign-Off"), 1):
         assert f"## {n}. {title}" in text
     assert "incident.detected" in text and "[bold]not markup[/bold]" in text and "MTTR:" in text
+
+
+def test_stale_signals_show_as_gaps_and_never_crash_the_console(tmp_path):
+    """A real source that stops answering turns signals into NaN: the screens must show them as
+    unknown (gaps), keep working, and the similar-incidents query must leave them out."""
+    from console.tui.text import SPARK, sparkline
+
+    line = sparkline([1.0, float("nan"), 3.0], 3)
+    assert line[1] == "·" and line[2] == SPARK[-1] and line[0] not in ("·", SPARK[-1])
+    assert sparkline([float("nan")] * 4, 4) == "····"
+    s = session(tmp_path)
+    iid = with_incident(s)
+    nan = float("nan")
+    app_svc = s.engine.fleet.services["app"]
+    app_svc.p99 = app_svc.p50 = nan
+    app_svc.err5 = nan
+    s.engine.history["app"].extend((s.engine.now_ms + i, nan, nan, nan) for i in range(30))
+
+    async def go():
+        async with ConsoleApp(s).run_test(size=(120, 40)) as pilot:
+            await settle(pilot)
+            assert "·" in screen_text(pilot.app)
+            await pilot.press("s")  # similar incidents reads the incident's signals
+            await pilot.app.workers.wait_for_complete()
+            await pilot.pause()
+            assert isinstance(pilot.app.screen, SimilarScreen)
+            await pilot.press("escape")
+            await settle(pilot)
+            assert pilot.app.main.selected_id == iid
+
+    run(go())

@@ -1,6 +1,7 @@
 """Small formatting pieces the console's widgets share: literal text, times, sparklines, colours."""
 from __future__ import annotations
 
+import math
 from datetime import datetime, timezone
 from typing import Iterable
 
@@ -107,24 +108,31 @@ def number(v: float) -> str:
     return f"{v:.2f}"
 
 
+STALE_MARK = "·"
+
+
 def sparkline(values: Iterable[float], width: int, floor: float = 0.0) -> str:
     """``values`` (oldest first) as ``width`` block characters, each the maximum of its share of
     the samples, scaled from zero to the larger of the maximum and ``floor``. A flat, noisy
     signal stays flat; with an alert threshold as ``floor`` a bar is full only near it."""
-    vals = list(values)
+    # A stale signal (NaN from a real source that stopped answering) is drawn as a gap, never as
+    # a value: nothing unknown may look healthy.
+    vals = [v if math.isfinite(v) else None for v in values]
     if width <= 0:
         return ""
     if not vals:
         return " " * width
     if len(vals) > width:
         n = len(vals)
-        vals = [max(vals[i * n // width : max(i * n // width + 1, (i + 1) * n // width)]) for i in range(width)]
-    top = max(max(vals), floor)
+        buckets = [vals[i * n // width : max(i * n // width + 1, (i + 1) * n // width)] for i in range(width)]
+        vals = [max((x for x in b if x is not None), default=None) for b in buckets]
+    known = [v for v in vals if v is not None]
+    top = max(max(known, default=0.0), floor)
+    last = len(SPARK) - 1
     if top <= 0:
-        line = SPARK[0] * len(vals)
+        line = "".join(SPARK[0] if v is not None else STALE_MARK for v in vals)
     else:
-        last = len(SPARK) - 1
-        line = "".join(SPARK[min(last, max(0, int(round(v / top * last))))] for v in vals)
+        line = "".join(SPARK[min(last, max(0, int(round(v / top * last))))] if v is not None else STALE_MARK for v in vals)
     return line.rjust(width)
 
 

@@ -1,6 +1,7 @@
 """Screens about one incident: its timeline (event log), its PIR draft, similar past incidents."""
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -153,7 +154,8 @@ def similar_signals(session: Any, incident_id: str) -> tuple[str, dict[str, Any]
                 signals["root_cause_hint"] = e.data["root_cause"]
         try:
             for k, v in engine.signals(inc.entity_kind, inc.entity).items():
-                signals[k] = int(round(v))
+                if math.isfinite(v):  # stale signals from a real source are left out
+                    signals[k] = int(round(v))
         except (KeyError, ValueError):
             pass
         return inc.type, signals, [inc.id]
