@@ -13,7 +13,7 @@ import polars as pl
 
 from analyzer.timeline.causes import read_traces, rank_causes
 from analyzer.timeline.chart import draw_chart
-from analyzer.timeline.data import WindowData, load_window, open_analyzer_db
+from analyzer.timeline.data import WindowData, change_pattern, load_window, metric_names, open_analyzer_db
 from analyzer.timeline.model import (
     Check,
     Duration,
@@ -238,11 +238,9 @@ def reconstruct_timeline(
         receipts, facts = _incidents_in_window(ledger, anchors, start_ms, end_ms)
     assert start_ms is not None and end_ms is not None
 
-    change_pattern = "|".join(f"(?:{c.pattern})" for c in st.changes)
-    metric_names = sorted({s.metric for s in st.signals} | set(st.anomaly.floor))
     con = open_analyzer_db(db_path)
     try:
-        data = load_window(con, start_ms, end_ms, st, metric_names, change_pattern)
+        data = load_window(con, start_ms, end_ms, st, metric_names(st), change_pattern(st))
     finally:
         con.close()
     if data.data_start_ms is None or data.data_end_ms is None:
@@ -495,7 +493,7 @@ def _checks(tl: Timeline, ctx: _Context, facts: IncidentFacts | None, receipts: 
     interval = ctx.interval
     # 1. Timestamps ordered.
     late = [(f, int(n), int(k)) for f, n, k in data.disorder.iter_rows() if k]
-    problems = [f"{_rel(f, root)}: {k} of {n} lines earlier than a line above them" for f, n, k in late]
+    problems = [f"{_rel(f, root)}: {k} of {n} lines sit after lines of a later {ctx.settings.anomaly.log_bucket_s}-second slice (out of time order)" for f, n, k in late]
     for iid in sorted({r.incident_id for r in receipts if r.incident_id}):
         times = [r.observed_ms for r in receipts if r.incident_id == iid]
         if any(b < a for a, b in zip(times, times[1:])):
