@@ -518,6 +518,7 @@ class Engine:
         level = self.policy.severity.levels[inc.severity]
         if self.training:
             # The trainee is the on-call: paged at detection; escalating is their decision.
+            inc.notes["paged_at_ms"] = self.now_ms
             self._notify(inc, ladder.steps[0].channel if ladder.steps else "pager", "primary", self.roster.who("primary", self.now_ms), f"{inc.severity} {inc.title}: detected; no automation runs in training: the incident is yours", kind="page")
         elif not level.auto_mitigation or inc.severity in self.policy.escalation.auto.page_without_automation:
             self._escalate(inc, f"{inc.severity} is not auto-mitigated: a human handles it", actor="engine")

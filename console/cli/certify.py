@@ -116,6 +116,20 @@ def status(trainee: str | None, as_json: bool) -> None:
         _print_status(el)
 
 
+def record_quiz(result: Any, who: str, *, mode: str) -> dict[str, Any]:
+    """Keep a graded attempt in the data directory's training history."""
+    from engine.clock import WallClock
+    from engine.training.history import TrainingHistory
+
+    body = dict(result.to_dict(), kind="quiz", trainee=who, mode=mode)
+    body.pop("questions")
+    body["answers"] = [{"id": q.id, "given": q.given, "correct": q.correct} for q in result.questions]
+    try:
+        return TrainingHistory(data_dir().root).append(body, now_ms=WallClock().now_ms())
+    except OSError as exc:
+        fail(f"cannot write the training history in {safe_text(data_dir().root)}: {exc.strerror or exc}")
+
+
 def _stdin_is_terminal() -> bool:
     return sys.stdin.isatty()
 
@@ -126,8 +140,9 @@ def _stdin_is_terminal() -> bool:
 @click.option("--seed", type=click.IntRange(min=0), default=None, help="Which questions, in which order (default: the file's seed, else random; always recorded).")
 @click.option("--count", type=click.IntRange(min=1), default=None, help="Questions in the attempt (default: training.toml).")
 @click.option("--no-record", is_flag=True, help="Do not keep the attempt in the training history.")
+@click.option("--console", is_flag=True, help="Take it full screen (the console's assessment screen) instead of line by line.")
 @json_option
-def quiz(trainee: str | None, answers_path: str | None, seed: int | None, count: int | None, no_record: bool, as_json: bool) -> None:
+def quiz(trainee: str | None, answers_path: str | None, seed: int | None, count: int | None, no_record: bool, console: bool, as_json: bool) -> None:
     """The knowledge assessment: thresholds, SLAs, the escalation ladder, breaker states, PIR
     deadlines, scaling arithmetic, failover rules. Randomized per seed; the pass mark is 80 %.
 
@@ -162,6 +177,8 @@ def quiz(trainee: str | None, answers_path: str | None, seed: int | None, count:
     questions = draw(bank, used_seed, count or cfg.quiz.questions)
     if scripted is not None:
         given: dict[str, str | None] = dict(scripted.answers)
+    elif console:
+        given = {}
     else:
         given = {}
         click.echo(f"Knowledge assessment for {safe_text(who)}: {len(questions)} questions, pass mark {cfg.quiz.pass_pct} % (seed {used_seed})\n")
@@ -172,18 +189,17 @@ def quiz(trainee: str | None, answers_path: str | None, seed: int | None, count:
             letter = click.prompt("answer", type=click.Choice(list(LETTERS[: len(q.choices)]), case_sensitive=False), show_choices=False)
             given[q.id] = letter
             click.echo("")
-    result = grade(questions, given, seed=used_seed, pass_pct=cfg.quiz.pass_pct, bank_sha256=bank.sha256)
-    rec = None
-    if not no_record:
-        from engine.training.history import TrainingHistory
+    if console and scripted is None:
+        from console.tui.screens.training import QuizApp, QuizScreen
 
-        body = dict(result.to_dict(), kind="quiz", trainee=who, mode="scripted" if scripted else "terminal")
-        body.pop("questions")
-        body["answers"] = [{"id": q.id, "given": q.given, "correct": q.correct} for q in result.questions]
-        try:
-            rec = TrainingHistory(data_dir().root).append(body, now_ms=WallClock().now_ms())
-        except OSError as exc:
-            fail(f"cannot write the training history in {safe_text(data_dir().root)}: {exc.strerror or exc}")
+        app = QuizApp(QuizScreen(questions, seed=used_seed, pass_pct=cfg.quiz.pass_pct, bank_sha256=bank.sha256))
+        app.run()
+        if app.result is None:
+            fail("knowledge assessment abandoned: nothing recorded")
+        result = app.result
+    else:
+        result = grade(questions, given, seed=used_seed, pass_pct=cfg.quiz.pass_pct, bank_sha256=bank.sha256)
+    rec = None if no_record else record_quiz(result, who, mode="scripted" if scripted else ("console" if console else "terminal"))
     if as_json:
         echo_json(dict(result.to_dict(), trainee=who, attempt_id=rec["id"] if rec else None))
     else:

@@ -266,7 +266,13 @@ def start(scenario: str, trainee: str | None, seed: int, speed: float, no_record
         from console.tui.training import run_trainee_console
     except ImportError as exc:  # the console is not installed
         fail(f"the console is not available: {exc}", EXIT_NO_ENGINE)
-    report = run_trainee_console(sc, trainee=who, seed=seed, speed=speed)
+    outcome = run_trainee_console(sc, trainee=who, seed=seed, speed=speed)
+    if outcome.quiz is not None and not no_record:
+        from console.cli.certify import record_quiz
+
+        q = record_quiz(outcome.quiz, who, mode="console")
+        click.echo(f"knowledge assessment: {'PASS' if outcome.quiz.passed else 'FAIL'} {outcome.quiz.score_pct:g} %, recorded as {q['id']}")
+    report = outcome.report
     if report is None:
         click.echo("training ended before the score (nothing recorded)")
         return

@@ -209,9 +209,10 @@ def ack_state(inc: Incident, now_ms: int, ack_within_s: int) -> tuple[str, str]:
         return "✓ " + (inc.acknowledged_by or "?"), "done"
     if not inc.open:
         return "—", "closed"
-    if inc.escalated_at_ms is None:
+    paged = inc.escalated_at_ms if inc.escalated_at_ms is not None else inc.notes.get("paged_at_ms")  # training pages at detection
+    if paged is None:
         return "auto", "auto"
-    left = inc.escalated_at_ms + ack_within_s * 1000 - now_ms
+    left = paged + ack_within_s * 1000 - now_ms
     from console.tui.text import countdown
 
     if left >= 0:

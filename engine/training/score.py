@@ -202,7 +202,8 @@ def _per_incident(s: TraineeSession, r: ExpectedResponse, inc: Incident | None, 
     target_s = s.policy.runbooks[inc.type].runbook.mttr_target_s
     if r.resolve:
         if inc.recovered_at_ms is None:
-            out.append(Criterion("mttr", ref, w.mttr * share, 0.0, False, False, f"not resolved by the end of the scenario (target {target_s} s)"))
+            when = "by the end of the scenario" if s.over else f"when the scenario was finished at +{s.offset_s:.0f} s"
+            out.append(Criterion("mttr", ref, w.mttr * share, 0.0, False, False, f"not resolved {when} (target {target_s} s)"))
         else:
             mttr = inc.recovered_at_ms - page
             zero = target_s * s.spec.mttr_zero_factor * 1000

@@ -171,6 +171,14 @@ class TraineeSession:
             return min(open_, key=lambda i: i.detected_at_ms)
         return max(cands, key=lambda i: i.detected_at_ms)
 
+    def _pick(self, ref: str | None, incident_id: str | None) -> Incident | None:
+        """The incident an action is about: ``incident_id`` when given (the console's selection),
+        else what ``ref`` names."""
+        if incident_id is not None:
+            with self.engine.lock:
+                return self.engine.incidents.get(incident_id)
+        return self.find(ref)
+
     def first(self, ref: str) -> Incident | None:
         """The first incident ever detected that ``ref`` names (what the score judges)."""
         kind, _, entity = ref.partition("@")
@@ -208,8 +216,8 @@ class TraineeSession:
         return self._record(do, None, dict(args, incident=name), False, f"no {name} incident has been detected (yet)")
 
     # ------------------------------------------------------------------ the trainee's actions
-    def acknowledge(self, ref: str | None = None) -> TraineeRecord:
-        inc = self.find(ref)
+    def acknowledge(self, ref: str | None = None, *, incident_id: str | None = None) -> TraineeRecord:
+        inc = self._pick(ref, incident_id)
         if inc is None:
             return self._missing("acknowledge", ref, {})
         with self.engine.lock:
@@ -220,16 +228,16 @@ class TraineeSession:
         waited = (inc.acknowledged_at_ms or self.engine.now_ms) - inc.detected_at_ms
         return self._record("acknowledge", inc, {}, True, f"acknowledged {waited / 1000:.0f} s after the page")
 
-    def classify(self, severity: str, ref: str | None = None) -> TraineeRecord:
-        inc = self.find(ref)
+    def classify(self, severity: str, ref: str | None = None, *, incident_id: str | None = None) -> TraineeRecord:
+        inc = self._pick(ref, incident_id)
         if inc is None:
             return self._missing("classify", ref, {"severity": severity})
         self.classified.setdefault(inc.id, []).append((self.engine.now_ms, severity))
         self.engine.note(inc.id, self.trainee, f"trainee classifies {severity}", training="classify", severity=severity)
         return self._record("classify", inc, {"severity": severity}, True, f"classified {severity}")
 
-    def choose_runbook(self, runbook: str, ref: str | None = None) -> TraineeRecord:
-        inc = self.find(ref)
+    def choose_runbook(self, runbook: str, ref: str | None = None, *, incident_id: str | None = None) -> TraineeRecord:
+        inc = self._pick(ref, incident_id)
         if inc is None:
             return self._missing("runbook", ref, {"runbook": runbook})
         if runbook not in self.policy.runbooks:
@@ -261,11 +269,11 @@ class TraineeSession:
             names = [b.name for b in f.breaker_for(target)] if target in f.services else []
         return any(self.engine.signals("circuit", n).get("healthy", 1.0) < 1.0 for n in names)
 
-    def act(self, action: str, target: str, params: dict[str, Any] | None = None, ref: str | None = None, reason: str = "") -> TraineeRecord:
+    def act(self, action: str, target: str, params: dict[str, Any] | None = None, ref: str | None = None, reason: str = "", *, incident_id: str | None = None) -> TraineeRecord:
         """A mitigation through the engine (and so through the safety governor). It is applied even
         when the scenario marks it unsafe: the trainee sees what it does, and the score says why it
         was wrong."""
-        inc = self.find(ref)
+        inc = self._pick(ref, incident_id)
         params = dict(params or {})
         args = {"action": action, "target": target, "params": params}
         with self.engine.lock:
@@ -280,8 +288,8 @@ class TraineeSession:
             return self._record("action", inc, args, False, result.detail, unsafe=unsafe or result.detail, reached=False)
         return self._record("action", inc if attach else None, args, result.ok, result.detail, unsafe=unsafe)
 
-    def escalate(self, ref: str | None = None, reason: str = "") -> TraineeRecord:
-        inc = self.find(ref)
+    def escalate(self, ref: str | None = None, reason: str = "", *, incident_id: str | None = None) -> TraineeRecord:
+        inc = self._pick(ref, incident_id)
         if inc is None:
             return self._missing("escalate", ref, {"reason": reason})
         try:
@@ -313,8 +321,8 @@ class TraineeSession:
         self._record("hint", None, {"index": i, "cost": h.cost}, True, h.text)
         return h
 
-    def note(self, text: str, ref: str | None = None) -> TraineeRecord:
-        inc = self.find(ref)
+    def note(self, text: str, ref: str | None = None, *, incident_id: str | None = None) -> TraineeRecord:
+        inc = self._pick(ref, incident_id)
         if inc is None:
             return self._missing("note", ref, {"text": text})
         self.engine.note(inc.id, self.trainee, text)
