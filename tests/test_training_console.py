@@ -2,6 +2,8 @@
 trainee session, the score report screen, and the knowledge assessment screen."""
 import asyncio
 
+import pytest
+
 from console_support import screen_text, settle
 
 from console.tui.actions import MANUAL_ACTIONS
@@ -206,3 +208,57 @@ def test_clock_thread_runs_and_stops():
     assert at >= t0 + 30 and s.trainee.offset_s == at  # paused: time stands still
     s.stop()
     assert s.crash_text is None
+
+
+@pytest.mark.system
+def test_train_start_in_tmux_records_the_result(tmp_path):
+    """The real command in a terminal: the briefing, the page, keys, the score, the history."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    import time
+    import uuid
+    from pathlib import Path
+
+    assert shutil.which("tmux"), "tmux is required (CI installs it)"
+    root = Path(__file__).resolve().parents[1]
+    name = f"ggen-train-{uuid.uuid4().hex[:8]}"
+    data = tmp_path / "data"
+    ggen_bin = Path(sys.executable).parent / "ggen"
+    cmd = f"cd {root} && {ggen_bin} --data-dir {data} train start errors-schema-change --trainee tia --speed 20; echo TRAIN-EXIT=$?; sleep 30"
+    subprocess.run(["tmux", "new-session", "-d", "-s", name, "-x", "130", "-y", "45", cmd], check=True, env=dict(os.environ, TERM="xterm-256color"))
+
+    def pane() -> str:
+        return subprocess.run(["tmux", "capture-pane", "-t", name, "-p"], capture_output=True, text=True).stdout
+
+    def keys(*k: str) -> None:
+        subprocess.run(["tmux", "send-keys", "-t", name, *k], check=True)
+
+    def until(needle: str, timeout: float) -> str:
+        deadline = time.monotonic() + timeout
+        text = ""
+        while time.monotonic() < deadline:
+            text = pane()
+            if needle in text:
+                return text
+            time.sleep(0.2)
+        raise AssertionError(f"{needle!r} did not appear in {timeout} s; the pane shows:\n{text}")
+
+    try:
+        until("Training: Incompatible API schema behind a flag", 20)
+        keys("Enter")
+        until("error_rate_spike@app: not acked", 30)
+        keys("a")
+        until("error_rate_spike@app: acked", 10)
+        keys("f")
+        until("Finish the scenario?", 10)
+        keys("y")
+        until("FAIL  errors-schema-change", 10)
+        keys("q")
+        text = until("TRAIN-EXIT=1", 15)
+        assert "never classified (expected Sev2)" in text or "recorded as" in text
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", name], capture_output=True)
+    hist = (data / "training" / "history.jsonl").read_text().splitlines()
+    assert len(hist) == 1 and '"scenario":"errors-schema-change"' in hist[0] and '"mode":"console"' in hist[0]
