@@ -62,6 +62,11 @@ class PirDraft:
         return f"pir-{day}-{self.incident_id.removeprefix('urn:uuid:')[:8]}.md"
 
 
+def _cell(text: str) -> str:
+    """Text safe inside a Markdown table cell."""
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
 def _day(ms: int) -> str:
     return iso_utc(ms)[:10]
 
@@ -302,9 +307,9 @@ def draft_pir(
         factors.append(f"- The anomaly was visible {_dur(ttd.data_ms)} before the alert, while the detection receipt counts {_dur(ttd.receipt_ms)}{cite(fa.origin if fa else None, det)}")
     for e in tl.unexplained:
         factors.append(f"- {e.text[0].upper()}{e.text[1:]} at {_hms(e.at_ms)} UTC{cite(e.origin)}")
-    for chk in tl.checks:
-        if chk.status == "warn" and chk.name not in ("unexplained events",):
-            factors.append(f"- {chk.name}: {chk.detail}{cite(*chk.evidence[:2]) if chk.evidence else ''}")
+    crossing = next((c for c in tl.checks if c.name.startswith("threshold crossing") and c.status == "warn"), None)
+    if crossing is not None:
+        factors.append(f"- The detection receipt and the metrics disagree: {crossing.detail}{cite(*crossing.evidence[:2])}")
     out += factors or [f"- {PLACEHOLDER}"]
     out.append("")
     where = top.service if top else f.service
@@ -335,7 +340,8 @@ def draft_pir(
     out.append("")
     wrong = []
     if ttd is not None and ttd.data_ms is not None and fa is not None and ttd.data_ms > (tl.metric_interval_ms or 10_000):
-        wrong.append(f"- [x] {_dur(ttd.data_ms)} passed between the first anomaly in the data and the alert{cite(fa.origin, det)}")
+        sustain = f" (the rule waits {f.sustain_s} s by design)" if f.sustain_s else ""
+        wrong.append(f"- [x] {_dur(ttd.data_ms)} passed between the first anomaly in the data and the alert{sustain}{cite(fa.origin, det)}")
     for a in assessed:
         eff = str(a.evidence.get("effectiveness") or "")
         if eff == "failed":
@@ -376,13 +382,13 @@ def draft_pir(
     if resolved is not None:
         out.append(f"| Duration | {_dur(resolved - f.detected_ms)} ({_hms(f.detected_ms)} to {_hms(resolved)} UTC) |{cite(det, res)} |")
     if acc is not None and acc.count:
-        out.append(f"| Accounts Affected | {int(acc.count)} / {int(acc.total or 0)} ({100 * acc.count / (acc.total or 1):.1f}%): {acc.text} |{cite(*acc.origins[:2])} |")
+        out.append(f"| Accounts Affected | {int(acc.count)} / {int(acc.total or 0)} ({100 * acc.count / (acc.total or 1):.1f}%): {_cell(acc.text)} |{cite(*acc.origins[:2])} |")
     else:
         out.append(f"| Accounts Affected | {PLACEHOLDER}: requests in the data carry no account |  |")
     if fr is not None:
-        out.append(f"| Failed Requests | {fr.text} |{cite(*fr.origins[:1])} |")
+        out.append(f"| Failed Requests | {_cell(fr.text)} |{cite(*fr.origins[:1])} |")
     if tl.peak is not None:
-        out.append(f"| Peak {tl.peak.text.removeprefix('peak ')} | at {_hms(tl.peak.at_ms)} UTC |{cite(tl.peak.origin)} |")
+        out.append(f"| Peak {_cell(tl.peak.text.removeprefix('peak '))} | at {_hms(tl.peak.at_ms)} UTC |{cite(tl.peak.origin)} |")
     out.append(f"| Revenue Impact ($) | {PLACEHOLDER} |  |")
     if mttr is not None and (mttr.receipt_ms is not None or mttr.data_ms is not None):
         met = " (met)" if f.met_mttr_target else (" (missed)" if f.met_mttr_target is False else "")
@@ -401,7 +407,7 @@ def draft_pir(
         )
     elif (earlier := [h for h in similar if str(h.date) < _day(f.detected_ms)]):
         h = max(earlier, key=lambda x: str(x.date))
-        out.append(f"| Previous incident | {h.date} {h.title} (MTTR {h.mttr_min} min) | [knowledge {h.entry_id}] |")
+        out.append(f"| Previous incident | {h.date} {_cell(h.title)} (MTTR {h.mttr_min} min) | [knowledge {h.entry_id}] |")
     else:
         out.append("| Previous incident | none of this type in the ledger or the knowledge base |  |")
     if due is not None:
@@ -417,7 +423,7 @@ def draft_pir(
     out.append(f"| Confirm the root cause and answer whys 4 and 5 | Incident Commander | {review_due} | Not Started |")
     out.append(f"| Fill in the impact figures the data cannot give (revenue, complaints, data loss) | Incident Commander | {review_due} | Not Started |")
     for e in tl.unexplained[:3]:
-        out.append(f"| Explain: {e.text} ({_hms(e.at_ms)} UTC) | {st.draft.default_owner} | {review_due} | Not Started |")
+        out.append(f"| Explain: {_cell(e.text)} ({_hms(e.at_ms)} UTC) | {st.draft.default_owner} | {review_due} | Not Started |")
     out.append("")
     out.append('"Complete" requires review, tests, deploy, monitoring and docs.')
     out.append("")
@@ -491,7 +497,8 @@ def _actions(tl: Timeline, st: PirSettings, similar: Sequence[Any], base_ms: int
     ttd = tl.duration("time to detect")
     fa = tl.first_anomaly
     interval = tl.metric_interval_ms or 10_000
-    if fa is not None and ttd is not None and ttd.data_ms is not None and ttd.data_ms > 2 * interval:
+    late = ttd.data_ms - (ttd.receipt_ms or 0) if ttd is not None and ttd.data_ms is not None else None
+    if fa is not None and late is not None and late > 2 * interval:
         out.append(
             ActionItem(
                 "High",

@@ -5,7 +5,6 @@ from typing import Any, Iterable
 
 from analyzer.timeline.model import IncidentFacts, ReceiptRef, TimelineError, TimelineNotFound
 from engine.events import DETECTED, ESCALATED, MITIGATION_APPLIED, MITIGATION_FAILED, RECOVERY_VERIFIED
-from engine.receipts.summary import _recovered_at
 from engine.receipts.verify import time_ms
 
 ENTITY_KIND = {
@@ -25,6 +24,15 @@ def _ms(payload: dict[str, Any], key: str) -> int | None:
         except ValueError:
             return None
     return None
+
+
+def _recovered_at(evidence: dict[str, Any], fallback: int) -> int:
+    """Start of the recovery window that held (``recovered_at_ms`` or ``recovered_at`` in the
+    resolution evidence), else the resolution receipt's own time (as engine.receipts.summary)."""
+    ms = evidence.get("recovered_at_ms")
+    if isinstance(ms, int) and not isinstance(ms, bool):
+        return ms
+    return _ms(evidence, "recovered_at") or fallback
 
 
 def _str(v: Any) -> str | None:
