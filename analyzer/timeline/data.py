@@ -198,18 +198,27 @@ def load_window(
 
 
 def _disorder(buckets: pl.DataFrame) -> pl.DataFrame:
-    """Per file, the lines that sit after lines of a later time slice (a file out of time order):
-    from the per-slice line ranges, so no extra pass over the window."""
+    """Per file, the lines that sit after lines at least two time slices later (a file out of
+    time order; jitter within a slice is normal): from the per-slice line ranges, so no extra
+    pass over the window."""
     rows: list[tuple[str, int, int]] = []
     if buckets.height == 0:
         return pl.DataFrame({"file": [], "lines": [], "late": []}, schema={"file": pl.String, "lines": pl.Int64, "late": pl.Int64})
     for (file,), grp in buckets.sort(["file", "bucket_ms"]).group_by(["file"], maintain_order=True):
-        seen_max = -1
+        slices = grp.select("bucket_ms", "min_line", "max_line", "total").rows()
+        size = min((b - a for (a, *_), (b, *_) in zip(slices, slices[1:]) if b > a), default=0)
         late = 0
-        for mn, mx, n in grp.select("min_line", "max_line", "total").iter_rows():
-            if mn < seen_max:
+        # Walk back in time keeping the smallest line number of the slices at least two slices
+        # later: an earlier slice holding a larger line number was written late.
+        later_min = None
+        j = len(slices)
+        for i in range(len(slices) - 1, -1, -1):
+            b, _mn, mx, n = slices[i]
+            while j > i + 1 and slices[j - 1][0] >= b + 2 * size:
+                j -= 1
+                later_min = slices[j][1] if later_min is None else min(later_min, slices[j][1])
+            if later_min is not None and mx > later_min:
                 late += int(n)
-            seen_max = max(seen_max, int(mx))
         rows.append((str(file), int(grp.get_column("total").sum()), late))
     return pl.DataFrame(rows, schema={"file": pl.String, "lines": pl.Int64, "late": pl.Int64}, orient="row")
 
