@@ -51,20 +51,22 @@ def read_lines(path: str, compression: str = "none") -> str:
 
 
 def level_sql(raw: str, vocab: LevelVocabulary, numeric: bool = True) -> str:
-    """Normalize the level text ``raw`` (a SQL expression) to TRACE..FATAL, NULL when unknown."""
-    branches = []
-    for level in LEVELS:
-        words = vocab.words.get(level, [])  # type: ignore[call-overload]
-        if words:
-            branches.append(f"WHEN lower({raw}) IN ({', '.join(lit(w.lower()) for w in words)}) THEN '{level}'")
-    parts = [f"CASE WHEN {raw} IS NULL THEN NULL", *branches]
-    if numeric:
-        num = f"TRY_CAST({raw} AS DOUBLE)"
-        thresholds = sorted(vocab.numeric_min.items(), key=lambda kv: -kv[1])
-        inner = " ".join(f"WHEN {num} >= {v} THEN '{lvl}'" for lvl, v in thresholds)
-        parts.append(f"WHEN {num} IS NOT NULL THEN CASE {inner} END")
-    parts.append("ELSE NULL END")
-    return " ".join(parts)
+    """Normalize the level text ``raw`` (a SQL expression) to TRACE..FATAL, NULL when unknown.
+
+    Words are one lookup in a constant map (cheaper than a chain of IN lists); numbers (pino,
+    bunyan) are tried only for what the map does not know.
+    """
+    pairs = [(w.lower(), level) for level in LEVELS for w in vocab.words.get(level, [])]  # type: ignore[call-overload]
+    if pairs:
+        word = "MAP {" + ", ".join(f"{lit(w)}: '{level}'" for w, level in pairs) + f"}}[lower({raw})]"
+    else:
+        word = "CAST(NULL AS VARCHAR)"
+    if not numeric:
+        return word
+    num = f"TRY_CAST({raw} AS DOUBLE)"
+    thresholds = sorted(vocab.numeric_min.items(), key=lambda kv: -kv[1])
+    inner = " ".join(f"WHEN {num} >= {v} THEN '{lvl}'" for lvl, v in thresholds)
+    return f"coalesce({word}, CASE WHEN {num} IS NOT NULL THEN CASE {inner} END END)"
 
 
 def level_or_default(raw: str, vocab: LevelVocabulary, numeric: bool = True) -> str:
@@ -106,22 +108,106 @@ def ts_ok(ts: str) -> str:
     return f"({ts} IS NOT NULL AND {ts} >= TIMESTAMPTZ '{TS_MIN}' AND {ts} < TIMESTAMPTZ '{TS_MAX}')"
 
 
-def _scalar(expr: str) -> str:
-    """A JSON-derived text value, or NULL when it is empty or an object/array (not a scalar)."""
-    return f"CASE WHEN {expr} IS NULL OR {expr} = '' OR left({expr}, 1) IN ('{{', '[') THEN NULL ELSE {expr} END"
+def json_path(*keys: str) -> str:
+    """A JSONPath literal (``$."a"."b"``) naming ``keys`` one level below the other."""
+    return lit("$." + ".".join(ident(k) for k in keys))
 
 
-def _alias_exprs(alias: str, col: callable) -> list[str]:  # type: ignore[valid-type]
-    """SQL expressions (in order) that read ``alias`` from a record: literal key, then nested path."""
-    out = [_scalar(col(alias))]
-    if "." in alias:
+class JsonFields:
+    """Reads aliased fields out of ``v`` (``json_transform`` of ``line`` into VARCHAR members).
+
+    ``json_transform`` hands objects and arrays over as JSON text, so a value that starts with
+    ``{`` or ``[`` is ambiguous ("[main] started" is a message); only those rare values pay for
+    asking the document for the value's type. Every expression that looks into a document again
+    (``json_type``, ``json_extract_string``) is written exactly once, in its own subquery layer,
+    inside a CASE that reaches it only for the rows that need it: written twice, DuckDB's
+    common-subexpression pass would hoist it out of the CASE and run it on every row, invalid
+    lines included, where it raises.
+    """
+
+    def __init__(self, aliases: list[str], var: str = "v", doc: str = "line") -> None:
+        self.var, self.doc = var, doc
+        self.keys: list[str] = []  # top-level keys to read (struct members), first spelling kept
+        low: set[str] = set()
+        for a in aliases:
+            for k in (a, a.split(".")[0]):
+                if k.lower() not in low:
+                    low.add(k.lower())
+                    self.keys.append(k)
+        self._col = {k: i for i, k in enumerate(self.keys)}
+        self._nested = {a: i for i, a in enumerate(dict.fromkeys(a for a in aliases if "." in a))}
+
+    def member(self, key: str) -> str:
+        """The raw VARCHAR member for top-level ``key``."""
+        return f"{self.var}.{ident(self._spelling(key))}"
+
+    def text(self, key: str) -> str:
+        """The column holding ``key``'s value as text when it is a non-empty scalar, else NULL."""
+        return f"t{self._col[self._spelling(key)]}"
+
+    def _spelling(self, key: str) -> str:
+        for k in self.keys:
+            if k.lower() == key.lower():
+                return k
+        raise KeyError(key)
+
+    def _parts(self, alias: str) -> tuple[str, list[str]]:
         head, _, rest = alias.partition(".")
-        path = "$." + ".".join(ident(p) for p in rest.split("."))
-        parent = col(head)
-        out.append(
-            f"CASE WHEN left({parent}, 1) = '{{' THEN {_scalar(f'json_extract_string({parent}, {lit(path)})')} END"
-        )
-    return out
+        return self._spelling(head), rest.split(".")
+
+    def wrap(self, inner: str) -> str:
+        """``inner`` (a query with ``v`` and the document) under the layers that add the ``t``
+        (top-level text), ``y`` (type of an ambiguous value) and ``n`` (nested text) columns."""
+        layers = [
+            # y: the JSON type of values that look like an object or array
+            [f"CASE WHEN prefix({self.member(k)}, '{{') OR prefix({self.member(k)}, '[') THEN json_type({self.doc}, {json_path(k)}) END AS y{i}"
+             for k, i in self._col.items()],
+            # t: scalar text; j: the text under a nested path of an object
+            [f"CASE WHEN {self.member(k)} = '' OR y{i} IN ('OBJECT', 'ARRAY') THEN NULL ELSE {self.member(k)} END AS t{i}" for k, i in self._col.items()]
+            + [f"CASE WHEN y{self._col[self._parts(a)[0]]} = 'OBJECT' THEN json_extract_string({self.member(self._parts(a)[0])}, {json_path(*self._parts(a)[1])}) END AS j{i}"
+               for a, i in self._nested.items()],
+            [f"CASE WHEN prefix(j{i}, '{{') OR prefix(j{i}, '[') THEN json_type({self.member(self._parts(a)[0])}, {json_path(*self._parts(a)[1])}) END AS yn{i}"
+             for a, i in self._nested.items()],
+            [f"CASE WHEN j{i} = '' OR yn{i} IN ('OBJECT', 'ARRAY') THEN NULL ELSE j{i} END AS n{i}" for a, i in self._nested.items()],
+        ]
+        out = inner
+        for sel in layers:
+            if sel:
+                out = f"SELECT *, {', '.join(sel)} FROM ({out})"
+        return out
+
+    def sources(self, aliases: list[str]) -> list[tuple[str, str | None]]:
+        """``(column, literal key or None)`` in the order values are taken from ``aliases``."""
+        out: list[tuple[str, str | None]] = []
+        for a in aliases:
+            out.append((self.text(a), a))
+            if a in self._nested:
+                out.append((f"n{self._nested[a]}", None))
+        return out
+
+    def value(self, aliases: list[str]) -> str:
+        """The first non-empty scalar among ``aliases`` (literal key, then nested path)."""
+        cols = list(dict.fromkeys(c for c, _ in self.sources(aliases)))
+        if not cols:
+            return "CAST(NULL AS VARCHAR)"
+        return cols[0] if len(cols) == 1 else f"coalesce({', '.join(cols)})"
+
+    def used_patch(self, aliases: list[str]) -> str:
+        """A merge-patch member (``"key":null``) that removes the literal top-level key which
+        supplied the value, or NULL when none did or it came from a nested path (which stays)."""
+        import json as _json
+
+        whens = [f"WHEN {c} IS NOT NULL THEN {lit(_json.dumps(k) + ':null') if k else 'NULL'}" for c, k in self.sources(aliases)]
+        return f"CASE {' '.join(whens)} END" if whens else "NULL"
+
+    def object_at(self, alias: str) -> str:
+        """The JSON object stored under ``alias`` (literal key, else nested path), or NULL."""
+        i = self._col[self._spelling(alias)]
+        literal = f"CASE WHEN y{i} = 'OBJECT' THEN CAST({self.member(alias)} AS JSON) END"
+        if alias not in self._nested:
+            return literal
+        j = self._nested[alias]
+        return f"coalesce({literal}, CASE WHEN yn{j} = 'OBJECT' THEN CAST(j{j} AS JSON) END)"
 
 
 def json_struct(fields: FieldAliases, kind: str = "events") -> dict[str, str]:
@@ -142,21 +228,6 @@ def _metric_keys(fields: FieldAliases) -> list[str]:
     return out
 
 
-def _coalesce(aliases: list[str], col: callable) -> str:  # type: ignore[valid-type]
-    exprs = [e for a in aliases for e in _alias_exprs(a, col)]
-    if not exprs:
-        return "CAST(NULL AS VARCHAR)"
-    return exprs[0] if len(exprs) == 1 else f"coalesce({', '.join(exprs)})"
-
-
-def _used_key(aliases: list[str], col: callable) -> str:  # type: ignore[valid-type]
-    """The literal top-level key that supplied a value (for removing it from attrs), or ''."""
-    if not aliases:
-        return "''"
-    whens = " ".join(f"WHEN {_scalar(col(a))} IS NOT NULL THEN {lit(a)}" for a in aliases)
-    return f"CASE {whens} ELSE '' END"
-
-
 def narrow(aliases: list[str], present: set[str] | None) -> list[str]:
     """The aliases whose key (or, for a dotted alias, whose first part) occurs in ``present``
     (top-level keys seen in the file); all of them when ``present`` is None."""
@@ -164,6 +235,9 @@ def narrow(aliases: list[str], present: set[str] | None) -> list[str]:
         return aliases
     low = {k.lower() for k in present}
     return [a for a in aliases if a.lower() in low or a.split(".")[0].lower() in low]
+
+
+EVENT_FIELD_ORDER = ("ts", "level", "message", "service", "host", "trace_id", "span_id", "request_id")
 
 
 def jsonl_events_sql(
@@ -179,115 +253,83 @@ def jsonl_events_sql(
     ``present`` narrows the aliases to the keys sampled from the file: evaluating sixty aliases
     per line costs more than parsing it. Keys outside the sample still land in ``attrs``, and
     lines whose timestamp hides under an unsampled alias get a second pass with every alias.
+
+    ``attrs`` is the record without the literal keys whose values became columns (nested
+    sources stay): rebuilt from the raw JSON of the other sampled keys when the line holds
+    nothing else, else merged with a patch naming the keys that were used.
     """
     import json as _json
 
     ef = {k: narrow(v, present) for k, v in fields.event_fields().items()}
-    keys: list[str] = []
-    for aliases in ef.values():
-        for a in aliases:
-            for k in (a, a.split(".")[0]):
-                if k.lower() not in {x.lower() for x in keys}:
-                    keys.append(k)
+    rd = JsonFields([a for f in EVENT_FIELD_ORDER for a in ef[f]])
+    keys = rd.keys
     # Sampled keys that no column uses are read as raw JSON, to rebuild attrs without a reparse.
     present_low = {k.lower() for k in present} if present is not None else set()
     taken = {k.lower() for k in keys}
     extra: list[str] = []
-    if present is not None and len({k.lower() for k in present}) == len(present):
+    if present is not None and len(present_low) == len(present):
         extra = sorted(k for k in present if k.lower() not in taken)
     struct = {k: "VARCHAR" for k in keys} | {k: "JSON" for k in extra}
     struct_lit = lit(_json.dumps(struct or {"ts": "VARCHAR"}))
 
-    def col(key: str) -> str:
-        return f"v.{ident(key)}"
-
-    ts_raw = _coalesce(ef["ts"], col)
-    lvl_raw = _coalesce(ef["level"], col)
-    svc_raw = _coalesce(ef["service"], col)
     svc = f"coalesce(service_raw, {lit(service)})" if service else "service_raw"
-    # attrs: the record without the keys whose values became columns (nested sources stay).
-    order = ("ts", "level", "message", "service", "host", "trace_id", "span_id", "request_id")
-    used = [_used_key(ef[k], col) for k in order]
-    dynamic = "'{' || " + " || ',' || ".join(f"to_json({u}) || ':null'" for u in used) + " || '}'"
-    # Building a patch per row costs as much as parsing the line, so rows whose columns came
-    # from each field's first sampled key (nearly all of them) share one constant patch.
-    value_col = {"ts": "ts_raw", "level": "raw_level", "message": "message", "service": "service_raw", "host": "host",
-                 "trace_id": "trace_id", "span_id": "span_id", "request_id": "request_id"}
-    static_keys: list[str] = []
-    conds: list[str] = []
-    if present is not None:
-        for f in order:
-            aliases = ef[f]
-            if not aliases:
-                continue
-            first = aliases[0]
-            if first.lower() not in present_low:
-                conds.append("false")
-                continue
-            static_keys.append(first)
-            conds.append(
-                f"(CASE WHEN {col(first)} IS NULL THEN {value_col[f]} IS NULL "
-                f"ELSE {value_col[f]} IS NOT NULL AND left({col(first)}, 1) NOT IN ('{{', '[') END)"
-            )
-    if present is not None and conds and "false" not in conds:
-        static = lit(_json.dumps({k: None for k in static_keys}))
-        static_ok = " AND ".join(conds)
-        # Fastest: a line made only of sampled keys (counted against json_keys, which is cheaper
-        # than a merge) whose only non-column keys are the raw-JSON extras: concatenate those.
-        others = [k for k in keys if k not in static_keys]
-        quiet = " AND ".join(f"{col(k)} IS NULL" for k in others) or "true"
-        count = " + ".join(f"CAST({col(k)} IS NOT NULL AS INTEGER)" for k in [*keys, *extra])
-        members = ", ".join(f"CASE WHEN {col(k)} IS NOT NULL THEN {lit(_json.dumps(k) + ':')} || {col(k)} END" for k in extra)
-        rebuilt = f"'{{' || concat_ws(',', {members}) || '}}'" if extra else "'{}'"
-        patch_expr = (
-            f"CASE WHEN {static_ok} AND {quiet} AND len(json_keys(line)) = {count} THEN {rebuilt} "
-            f"WHEN {static_ok} THEN json_merge_patch(line, {static}) ELSE json_merge_patch(line, {dynamic}) END"
-        )
-    else:
-        patch_expr = f"json_merge_patch(line, {dynamic})"
+    # The patch that takes out of the record the keys whose values became columns.
+    patch = "'{' || concat_ws(',', " + ", ".join(rd.used_patch(ef[f]) for f in EVENT_FIELD_ORDER) + ") || '}'"
+    # Nearly every line of a real file is made only of sampled keys, with each column filled from
+    # its field's first sampled alias: its attrs are the other sampled keys, rebuilt from the raw
+    # JSON json_transform already holds. json_keys counts the line's keys (duplicates and keys
+    # with a null value included), so a line with anything else takes the exact merge instead.
+    fast = "false"
+    if present is not None and all(not ef[f] or ef[f][0].lower() in present_low for f in EVENT_FIELD_ORDER):
+        firsts = [ef[f][0] for f in EVENT_FIELD_ORDER if ef[f]]
+        conds = [f"({rd.text(ef[f][0])} IS NOT NULL OR {rd.member(ef[f][0])} IS NULL)" for f in EVENT_FIELD_ORDER if ef[f]]
+        conds += [f"{rd.member(k)} IS NULL" for k in keys if k not in firsts]
+        count = " + ".join(f"CAST(v.{ident(k)} IS NOT NULL AS INTEGER)" for k in [*keys, *extra]) or "0"
+        fast = " AND ".join([*conds, f"len(json_keys(line)) = {count}"])
+    members = ", ".join(f"CASE WHEN v.{ident(k)} IS NOT NULL THEN {lit(_json.dumps(k) + ':')} || v.{ident(k)} END" for k in extra)
+    rebuilt = f"'{{' || concat_ws(',', {members}) || '}}'" if extra else "'{}'"
+    attrs = f"CASE WHEN {fast} THEN {rebuilt} ELSE json_merge_patch(line, {patch}) END"
     reason = f"""CASE
       WHEN line = {lit(MARKER)} THEN '{TAG_MARKER}'
       WHEN line IS NULL OR trim(line) = '' THEN '{TAG_REJECT}empty line'
       WHEN v IS NULL OR NOT json_valid(line) THEN '{TAG_REJECT}invalid JSON'
       WHEN json_type(line) <> 'OBJECT' THEN '{TAG_REJECT}JSON value is not an object'
       ELSE '{TAG_REJECT}' || {ts_reason('ts_raw', 'ts_any')} END"""
-    # Reasons and attrs are computed only for the rows that need them (CASE evaluates lazily).
+    parsed = rd.wrap(
+        f"SELECT n, line, CASE WHEN line IS NOT NULL AND line <> {lit(MARKER)} THEN try(json_transform(line, {struct_lit})) END AS v "
+        f"FROM {source}"
+    )
+    # Only ts, level, raw_level and message matter for a rejected line (the pipeline moves it to
+    # rejects by its NULL ts, with the reason in raw_level and the line in message); attrs and
+    # reasons are computed only for the rows that need them (CASE evaluates lazily).
     return f"""
 INSERT INTO events ({EVENT_COLUMNS})
 SELECT
-  ts,
+  CASE WHEN ok THEN ts_any END,
   CASE WHEN ok THEN {level_or_default('raw_level', vocab)} END,
   CASE WHEN ok THEN raw_level ELSE {reason} END,
-  service, host,
+  {svc}, host,
   CASE WHEN ok THEN message ELSE coalesce(line, '') END,
   trace_id, span_id, request_id,
-  CASE WHEN ok THEN nullif(attrs_all, '{{}}') END,
+  CASE WHEN ok THEN nullif({attrs}, '{{}}') END,
   {lit(source_file)},
   n
 FROM (
-  SELECT n, line, v, ts_raw, ok, ts AS ts_any, CASE WHEN ok THEN ts END AS ts, CASE WHEN ok THEN attrs_all END AS attrs_all,
-    CASE WHEN ok THEN raw_level END AS raw_level, CASE WHEN ok THEN service END AS service,
-    CASE WHEN ok THEN host END AS host, message,
-    CASE WHEN ok THEN trace_id END AS trace_id, CASE WHEN ok THEN span_id END AS span_id,
-    CASE WHEN ok THEN request_id END AS request_id
+  SELECT *, {ts_ok('ts_any')} AS ok
   FROM (
-    SELECT *, {ts_ok('ts')} AS ok
+    SELECT *, {epoch_or_iso_ts('ts_raw')} AS ts_any
     FROM (
-      SELECT n, line, v, ts_raw, {epoch_or_iso_ts('ts_raw')} AS ts, raw_level, {svc} AS service, host, message, trace_id, span_id, request_id,
-        CASE WHEN v IS NOT NULL THEN {patch_expr} END AS attrs_all
-      FROM (
-        SELECT n, line, v,
-          {ts_raw} AS ts_raw,
-          {lvl_raw} AS raw_level,
-          {svc_raw} AS service_raw,
-          {_coalesce(ef['host'], col)} AS host,
-          {_coalesce(ef['message'], col)} AS message,
-          {_coalesce(ef['trace_id'], col)} AS trace_id,
-          {_coalesce(ef['span_id'], col)} AS span_id,
-          {_coalesce(ef['request_id'], col)} AS request_id
-        FROM (SELECT n, line, CASE WHEN line IS NOT NULL AND line <> {lit(MARKER)} THEN try(json_transform(line, {struct_lit})) END AS v
-              FROM {source})
-      )
+      SELECT n, line, v,
+        {rd.value(ef['ts'])} AS ts_raw,
+        {rd.value(ef['level'])} AS raw_level,
+        {rd.value(ef['service'])} AS service_raw,
+        {rd.value(ef['host'])} AS host,
+        {rd.value(ef['message'])} AS message,
+        {rd.value(ef['trace_id'])} AS trace_id,
+        {rd.value(ef['span_id'])} AS span_id,
+        {rd.value(ef['request_id'])} AS request_id,
+        * EXCLUDE (n, line, v)
+      FROM ({parsed})
     )
   )
 )
@@ -456,17 +498,31 @@ def logfmt_events_sql(
     vocab: LevelVocabulary,
     service: str | None,
 ) -> str:
-    """``INSERT INTO events`` for logfmt (``key=value key="quoted value"``) lines."""
+    """``INSERT INTO events`` for logfmt (``key=value key="quoted value"``) lines.
+
+    Pairs stay two parallel lists (a repeated key is no error: the first one fills a column, and
+    ``attrs`` keeps every pair but the ones whose values became columns).
+    """
     ef = fields.event_fields()
 
-    def col(key: str) -> str:
-        return f"kv[{lit(key)}]"
+    def pos(key: str) -> str:
+        return f"list_position(keys, {lit(key)})"
+
+    def get(key: str) -> str:
+        return f"nullif(vals[{pos(key)}], '')"
 
     def pick(aliases: list[str]) -> str:
-        exprs = [_scalar(col(a)) for a in aliases]
+        exprs = [get(a) for a in aliases]
+        if not exprs:
+            return "CAST(NULL AS VARCHAR)"
         return exprs[0] if len(exprs) == 1 else f"coalesce({', '.join(exprs)})"
 
-    known = [a for k in ("ts", "level", "message", "service", "host", "trace_id", "span_id", "request_id") for a in ef[k]]
+    def used(aliases: list[str]) -> str:
+        """The position of the pair that filled the column, or NULL."""
+        if not aliases:
+            return "CAST(NULL AS INTEGER)"
+        return "CASE " + " ".join(f"WHEN {get(a)} IS NOT NULL THEN {pos(a)}" for a in aliases) + " END"
+
     svc = pick(ef["service"])
     if service:
         svc = f"coalesce({svc}, {lit(service)})"
@@ -474,20 +530,21 @@ def logfmt_events_sql(
         "CASE WHEN left(x, 1) = '\"' AND length(x) >= 2 AND right(x, 1) = '\"' "
         "THEN replace(replace(x[2:-2], '\\\"', '\"'), '\\\\', '\\') ELSE x END"
     )
-    known_list = "[" + ", ".join(lit(k) for k in known) + "]"
+    used_list = "[" + ", ".join(used(ef[f]) for f in EVENT_FIELD_ORDER) + "]"
+    attrs = (
+        f"'{{' || array_to_string(list_transform(list_filter(list_zip(keys, vals, range(1, len(keys) + 1)), "
+        f"lambda p: NOT coalesce(list_contains({used_list}, p[3]), false)), lambda p: to_json(p[1]) || ':' || to_json(p[2])), ',') || '}}'"
+    )
     return f"""
 INSERT INTO events ({EVENT_COLUMNS})
 SELECT
   CASE WHEN ok THEN ts END,
   CASE WHEN ok THEN {level_or_default('raw_level', vocab)} END,
   CASE WHEN ok THEN raw_level ELSE reason END,
-  CASE WHEN ok THEN service END,
-  CASE WHEN ok THEN host END,
+  service, host,
   CASE WHEN ok THEN message ELSE coalesce(line, '') END,
-  CASE WHEN ok THEN trace_id END,
-  CASE WHEN ok THEN span_id END,
-  CASE WHEN ok THEN request_id END,
-  CASE WHEN ok THEN attrs END,
+  trace_id, span_id, request_id,
+  CASE WHEN ok THEN {attrs} END,
   {lit(source_file)},
   n
 FROM (
@@ -497,21 +554,17 @@ FROM (
          WHEN len(keys) = 0 THEN '{TAG_REJECT}no key=value pairs (not logfmt)'
          ELSE '{TAG_REJECT}' || {ts_reason('ts_raw', 'ts')} END AS reason
   FROM (
-    SELECT n, line, keys, ts_raw, {epoch_or_iso_ts('ts_raw')} AS ts,
+    SELECT n, line, keys, vals, ts_raw, {epoch_or_iso_ts('ts_raw')} AS ts,
       {pick(ef['level'])} AS raw_level, {svc} AS service, {pick(ef['host'])} AS host,
       coalesce({pick(ef['message'])}, '') AS message, {pick(ef['trace_id'])} AS trace_id,
-      {pick(ef['span_id'])} AS span_id, {pick(ef['request_id'])} AS request_id,
-      CASE WHEN len(keys) > 0 THEN to_json(map_from_entries(list_filter(map_entries(kv), lambda e: NOT list_contains({known_list}, e.key)))) END AS attrs
+      {pick(ef['span_id'])} AS span_id, {pick(ef['request_id'])} AS request_id
     FROM (
       SELECT *, {pick(ef['ts'])} AS ts_raw
       FROM (
-        SELECT n, line, keys, map_from_entries(list_transform(list_zip(keys, vals), lambda p: {{'key': p[1], 'value': p[2]}})) AS kv
-        FROM (
-          SELECT n, line,
-            regexp_extract_all(coalesce(line, ''), {lit(LOGFMT_PAIR)}, 1) AS keys,
-            list_transform(regexp_extract_all(coalesce(line, ''), {lit(LOGFMT_PAIR)}, 2), lambda x: {unq}) AS vals
-          FROM {source}
-        )
+        SELECT n, line,
+          regexp_extract_all(coalesce(line, ''), {lit(LOGFMT_PAIR)}, 1) AS keys,
+          list_transform(regexp_extract_all(coalesce(line, ''), {lit(LOGFMT_PAIR)}, 2), lambda x: {unq}) AS vals
+        FROM {source}
       )
     )
   )
@@ -529,39 +582,26 @@ def jsonl_metrics_sql(
     """
     import json as _json
 
-    struct_lit = lit(_json.dumps(json_struct(fields, "metrics")))
-
-    def col(key: str) -> str:
-        return f"v.{ident(key)}"
-
-    ts_raw = _coalesce(fields.ts, col)
-    svc = _coalesce(fields.service, col)
+    rd = JsonFields([*fields.ts, *fields.service, *fields.host, *fields.metric, *fields.value, *fields.labels])
+    struct_lit = lit(_json.dumps({k: "VARCHAR" for k in rd.keys}))
+    svc = rd.value(fields.service)
     if service:
         svc = f"coalesce({svc}, {lit(service)})"
-    metric = _coalesce(fields.metric, col)
+    metric = rd.value(fields.metric)
     if metric_default:
         metric = f"coalesce({metric}, {lit(metric_default)})"
     consumed = [a for group in (fields.ts, fields.service, fields.metric, fields.value, fields.labels) for a in group]
     patch = lit(_json.dumps({k: None for k in consumed}))
     # Without a labels object, the record's other fields are the labels (CSV columns such as region).
     rest = f"nullif(CAST(json_merge_patch(line, {patch}) AS JSON), '{{}}')"
-    labels = " ".join(
-        f"WHEN left({col(a)}, 1) = '{{' THEN CAST({col(a)} AS JSON)" for a in fields.labels if "." not in a
-    )
-    nested_labels = " ".join(
-        f"WHEN left({col(a.split('.')[0])}, 1) = '{{' AND json_type(json_extract({col(a.split('.')[0])}, {lit('$.' + a.split('.', 1)[1])})) = 'OBJECT' "
-        f"THEN json_extract({col(a.split('.')[0])}, {lit('$.' + a.split('.', 1)[1])})"
-        for a in fields.labels
-        if "." in a
-    )
+    labels = f"coalesce({', '.join(rd.object_at(a) for a in fields.labels)}, {rest})" if fields.labels else rest
     parsed = f"""
       SELECT n, line, v, ts_raw, {epoch_or_iso_ts('ts_raw')} AS ts, metric, TRY_CAST(value_raw AS DOUBLE) AS value, value_raw, service, labels
       FROM (
-        SELECT n, line, v, {ts_raw} AS ts_raw, {metric} AS metric,
-          {_coalesce(fields.value, col)} AS value_raw, {svc} AS service,
-          CASE {labels} {nested_labels} ELSE {rest} END AS labels
-        FROM (SELECT n, line, CASE WHEN line IS NOT NULL AND line <> {lit(MARKER)} THEN try(json_transform(line, {struct_lit})) END AS v
-              FROM {source})
+        SELECT n, line, v, {rd.value(fields.ts)} AS ts_raw, {metric} AS metric,
+          {rd.value(fields.value)} AS value_raw, {svc} AS service,
+          CASE WHEN v IS NOT NULL THEN {labels} END AS labels
+        FROM ({rd.wrap(f"SELECT n, line, CASE WHEN line IS NOT NULL AND line <> {lit(MARKER)} THEN try(json_transform(line, {struct_lit})) END AS v FROM {source}")})
       )"""
     good = f"{ts_ok('ts')} AND metric IS NOT NULL AND value IS NOT NULL"
     insert = f"""
