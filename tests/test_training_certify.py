@@ -207,3 +207,15 @@ def test_quiz_answers_file_errors(tmp_path):
     p.write_text('[answers]\nno-such-question = "A"\n')
     r = ggen(tmp_path / "data", "certify", "quiz", "--answers", str(p))
     assert r.exit_code == 2 and "answers.no-such-question: no such question" in r.output
+
+
+def test_readme_answers_example_is_a_passing_answers_file(tmp_path):
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = readme.split("An answers file is the trainee's actions")[1].split("```toml\n")[1].split("```")[0]
+    p = tmp_path / "readme.toml"
+    p.write_text(block)
+    r = ggen(tmp_path / "data", "train", "run", "queue-slow-consumer", "--answers", str(p), "--json")
+    out = orjson.loads(r.output)
+    assert r.exit_code == 0 and out["trainee"] == "ana" and out["passed"], out["failures"]
