@@ -6,7 +6,7 @@ import pytest
 from engine.policy.bundle import load_policy
 from engine.policy.loader import PolicyError
 from engine.training.config import load_training_config
-from engine.training.quiz import LETTERS, check_question, draw, expected_value, grade, load_bank
+from engine.training.quiz import LETTERS, check_question, draw, grade, load_bank
 
 BANK = load_bank()
 POLICY = load_policy()

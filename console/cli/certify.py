@@ -151,7 +151,6 @@ def quiz(trainee: str | None, answers_path: str | None, seed: int | None, count:
     import secrets
     from pathlib import Path
 
-    from engine.clock import WallClock
     from engine.policy.loader import PolicyError
     from engine.training.quiz import LETTERS, draw, grade, load_bank, load_quiz_answers
 

@@ -21,7 +21,7 @@ from engine import events as ev
 from engine.clock import iso_utc
 from engine.drill.runner import start_engine
 from engine.drill.scenario import Expectation, FaultStep, Scenario, ScenarioHeader
-from engine.mitigate.breaker import CLOSED, OPEN
+from engine.mitigate.breaker import CLOSED
 from engine.policy.bundle import Policy
 from engine.policy.loader import PolicyError, StrictModel, load_model
 from engine.policy.models import IncidentType
