@@ -1,13 +1,18 @@
 """The shortcuts ingest takes for speed give the answers of the slow, obvious way: the byte scan
-that decides whether DuckDB may read a file directly, across its block boundaries."""
+that decides whether DuckDB may read a file directly (across its block boundaries), and regex
+groups read four at a time against one read of them all."""
 from __future__ import annotations
 
 import hashlib
 import io
+import re
 
+import duckdb
 import pytest
 
-from analyzer.ingest import pipeline
+from analyzer.ingest import load_catalog, pipeline
+from analyzer.ingest import sql as q
+from analyzer.ingest.schema import create_schema
 
 BLOCK = 1 << 20  # the scan reads 1 MB at a time
 
@@ -42,3 +47,49 @@ def test_scan_counts_lines_and_hashes_every_byte() -> None:
     assert s.sha256 == hashlib.sha256(data).hexdigest()
     assert s.problem == ""
     assert _scan(data + b"\r").problem == ""  # a trailing CR at the very end is a line ending
+
+
+def _mutations(line: str) -> list[str]:
+    """The sample line and near misses: cut short, a character swapped, doubled spaces."""
+    out = [line, line + " trailing \u00e9", line.replace(" ", "  ", 1), "", "\tat com.acme.X.run(X.java:1)"]
+    for i in range(0, len(line), max(1, len(line) // 12)):
+        out.append(line[:i])
+        for ch in ":[]<> -x1":
+            out.append(line[:i] + ch + line[i + 1 :])
+    return out
+
+
+FORMATS = load_catalog().text
+
+
+@pytest.mark.parametrize("fmt", FORMATS, ids=[f.name for f in FORMATS])
+def test_groups_read_in_batches_match_one_read(fmt) -> None:
+    """Reading a pattern's groups four at a time (one_pass formats) finds exactly what one read
+    of all groups finds, on every sample line and its near misses."""
+    lines = [m for s in fmt.sample for m in _mutations(s.line)]
+    con = duckdb.connect()
+    create_schema(con)
+    con.execute("SET TimeZone = 'UTC'")
+    src = "(SELECT n, line FROM _lines)"
+    con.execute("CREATE TABLE _lines AS SELECT * FROM (SELECT unnest(range(1, len(?) + 1)) AS n, unnest(?) AS line)", [lines, lines])
+    got = []
+    for one_pass in (True, False):
+        variant = fmt.model_copy(update={"one_pass": one_pass})
+        sql = q.text_events_sql(src, "f", variant, load_catalog().levels, None, 2026, "2026-01-25T16:00:00+00:00")
+        if one_pass and len(fmt.group_names) > q.CAPTURES_PER_MATCH:
+            assert sql.count("regexp_extract(") >= 2
+        con.execute("DELETE FROM events")
+        con.execute(sql)
+        got.append(con.execute("SELECT * FROM events ORDER BY source_line").fetchall())
+    con.close()
+    assert got[0] == got[1]
+    assert sum(1 for r in got[0] if r[0] is not None) >= len(fmt.sample)  # the samples themselves parse
+
+
+def test_capture_only_keeps_the_pattern_and_drops_other_captures() -> None:
+    rx = r"^(?P<a>[^\](?P<]+)\[(?P<b>\d+)\] (?P<c>x|\(\?P<d>\))"
+    out = q.capture_only(rx, {"b"})
+    assert out == r"^(?:[^\](?P<]+)\[(?P<b>\d+)\] (?:x|\(\?P<d>\))"
+    assert re.compile(out).groupindex == {"b": 1}
+    for text in ["abc[12] x", "a[1] (?P<d>)", "a<P[1] x", "no"]:
+        assert bool(re.match(rx, text)) == bool(re.match(out, text))

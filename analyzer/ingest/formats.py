@@ -46,6 +46,11 @@ class TextFormat(StrictModel):
     level_from: Literal["level", "syslog_pri", "http_status", "none"] = "level"
     multiline: bool = False
     priority: int = 0
+    # The regex is one-pass: at every point the next character alone decides how the match goes
+    # on (no alternatives or optional parts that can start alike). RE2 then reads its groups with
+    # its fastest engine, four at a time, so they are read in batches; a pattern that is not
+    # one-pass is read in one go (batches would each pay the slower engine).
+    one_pass: bool = False
     group_alias: dict[str, str] = Field(default_factory=dict)
     sample: list[FormatSample] = Field(default_factory=list)
 

@@ -350,10 +350,28 @@ def text_events_sql(
 
     names = fmt.group_names
     alias = dict(fmt.group_alias)
+    # RE2 pays for every byte it captures: when the pattern ends in a catch-all message group,
+    # match only the head and take the message as the rest of the line (same result, less work).
+    regex, extract = fmt.regex, names
+    tail = "(?P<message>.*)$"
+    head = regex.endswith(tail) and regex.count("(?P<message>") == 1 and "_head" not in names
+    if head:
+        regex = "^(?P<_head>" + regex[1 : -len(tail)] + ")"
+        extract = ["_head", *[g for g in names if g != "message"]]
+    # RE2 reads captures with its fast one-pass engine only when at most four groups are asked
+    # for; with more it falls back to a backtracking one, about twice as slow per line. So the
+    # groups are read four at a time, each batch by the same pattern with the others made
+    # non-capturing (which does not change what matches).
+    size = CAPTURES_PER_MATCH if fmt.one_pass else len(extract)
+    batches = [extract[i : i + size] for i in range(0, len(extract), size)]
+    holder = {g: f"m{b}" for b, batch in enumerate(batches) for g in batch}
+
+    def grp(g: str) -> str:
+        return f"{holder[g]}.{ident(g)}"
 
     def group(field: str) -> str:
         srcs = [g for g in names if g == field or alias.get(g) == field]
-        exprs = [f"nullif(m.{ident(g)}, '')" for g in srcs]
+        exprs = [f"nullif({grp(g)}, '')" for g in srcs]
         if not exprs:
             return "NULL"
         return exprs[0] if len(exprs) == 1 else f"coalesce({', '.join(exprs)})"
@@ -398,9 +416,12 @@ def text_events_sql(
     svc = group("service")
     if service:
         svc = f"coalesce({svc}, {lit(service)})" if svc != "NULL" else lit(service)
-    message = group("message") if "message" in names or "message" in alias.values() else "line"
-    if message != "line":
-        message = f"coalesce({message}, '')"
+    if head:
+        message = "coalesce(msg_tail, '')"
+    elif "message" in names or "message" in alias.values():
+        message = f"coalesce({group('message')}, '')"
+    else:
+        message = "line"
     extra = [g for g in names if alias.get(g, g) not in (*_TEXT_COLUMNS, "timestamp")]
     if extra:
         pairs = []
@@ -411,7 +432,7 @@ def text_events_sql(
                 continue
             seen.add(key)
             srcs = [x for x in extra if alias.get(x, x) == key]
-            val = f"nullif(m.{ident(srcs[0])}, '')" if len(srcs) == 1 else "coalesce(" + ", ".join(f"nullif(m.{ident(x)}, '')" for x in srcs) + ")"
+            val = f"nullif({grp(srcs[0])}, '')" if len(srcs) == 1 else "coalesce(" + ", ".join(f"nullif({grp(x)}, '')" for x in srcs) + ")"
             pairs.append((key, val))
         # Keys of optional groups that did not take part in the match are left out.
         members = ", ".join(f"CASE WHEN {val} IS NOT NULL THEN {lit(_json.dumps(key) + ':')} || to_json({val}) END" for key, val in pairs)
@@ -436,31 +457,23 @@ def text_events_sql(
         )
         bad_match = f"'{TAG_REJECT}' || {ts_reason('ts_raw', 'ts')}"
 
-    # RE2 pays for every byte it captures: when the pattern ends in a catch-all message group,
-    # match only the head and take the message as the rest of the line (same result, less work).
-    regex, extract = fmt.regex, names
-    tail = "(?P<message>.*)$"
-    if regex.endswith(tail) and regex.count("(?P<message>") == 1 and "_head" not in names:
-        regex = "^(?P<_head>" + regex[1 : -len(tail)] + ")"
-        extract = ["_head", *[g for g in names if g != "message"]]
-        message = "coalesce(msg_tail, '')"
-        msg_tail = "substr(line, length(m._head) + 1)"
+    if head:
+        msg_tail = f"substr(line, length({grp('_head')}) + 1)"
     else:
         msg_tail = "NULL"
-    names_sql = "[" + ", ".join(lit(g) for g in extract) + "]"
-    msg_struct = f"regexp_extract(line, {lit(regex)}, {names_sql})"
+    matches = ", ".join(
+        f"regexp_extract(line, {lit(capture_only(regex, set(batch)))}, [{', '.join(lit(g) for g in batch)}]) AS m{b}"
+        for b, batch in enumerate(batches)
+    )
     return f"""
 INSERT INTO events ({EVENT_COLUMNS})
 SELECT
   CASE WHEN ok THEN ts END,
   CASE WHEN ok THEN {level} END,
   CASE WHEN ok THEN raw_level ELSE reason END,
-  CASE WHEN ok THEN service END,
-  CASE WHEN ok THEN host END,
+  service, host,
   CASE WHEN ok THEN message ELSE coalesce(line, '') END,
-  CASE WHEN ok THEN trace_id END,
-  CASE WHEN ok THEN span_id END,
-  CASE WHEN ok THEN request_id END,
+  trace_id, span_id, request_id,
   CASE WHEN ok THEN attrs END,
   {lit(source_file)},
   n
@@ -474,8 +487,8 @@ FROM (
       {group('trace_id')} AS trace_id, {group('span_id')} AS span_id, {group('request_id')} AS request_id,
       {attrs} AS attrs
     FROM (
-      SELECT n, line, m, coalesce({ts_text} IS NOT NULL, false) AS matched, {ts_text} AS ts_raw, {msg_tail} AS msg_tail
-      FROM (SELECT n, line, {msg_struct} AS m
+      SELECT *, coalesce({ts_text} IS NOT NULL, false) AS matched, {ts_text} AS ts_raw, {msg_tail} AS msg_tail
+      FROM (SELECT n, line, {matches}
             FROM {source})
     )
    )
@@ -486,6 +499,44 @@ FROM (
 
 
 _TEXT_COLUMNS = ("level", "service", "host", "message", "trace_id", "span_id", "request_id")
+# RE2 uses its one-pass engine (no backtracking) for at most this many capture groups.
+CAPTURES_PER_MATCH = 4
+
+
+def capture_only(regex: str, keep: set[str]) -> str:
+    """``regex`` with every named group not in ``keep`` made non-capturing (same matches)."""
+    out: list[str] = []
+    i, in_class = 0, False
+    while i < len(regex):
+        ch = regex[i]
+        if ch == "\\":
+            out.append(regex[i : i + 2])
+            i += 2
+            continue
+        if in_class:
+            if ch == "]":
+                in_class = False
+        elif ch == "[":
+            in_class = True
+            out.append(ch)
+            i += 1
+            # A ] right after [ or [^ is a literal member, not the end of the class.
+            if regex.startswith("^", i):
+                out.append("^")
+                i += 1
+            if regex.startswith("]", i):
+                out.append("]")
+                i += 1
+            continue
+        elif regex.startswith("(?P<", i):
+            end = regex.index(">", i)
+            if regex[i + 4 : end] not in keep:
+                out.append("(?:")
+                i = end + 1
+                continue
+        out.append(ch)
+        i += 1
+    return "".join(out)
 
 
 LOGFMT_PAIR = r'([^\s=]+)=("(?:[^"\\]|\\.)*"|[^\s"]*)'
