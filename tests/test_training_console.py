@@ -228,6 +228,7 @@ def test_train_start_in_tmux_records_the_result(tmp_path):
     ggen_bin = Path(sys.executable).parent / "ggen"
     cmd = f"cd {root} && {ggen_bin} --data-dir {data} train start errors-schema-change --trainee tia --speed 20; echo TRAIN-EXIT=$?; sleep 30"
     subprocess.run(["tmux", "new-session", "-d", "-s", name, "-x", "130", "-y", "45", cmd], check=True, env=dict(os.environ, TERM="xterm-256color"))
+    subprocess.run(["tmux", "resize-window", "-t", name, "-x", "130", "-y", "45"], capture_output=True)  # another server's default size
 
     def pane() -> str:
         return subprocess.run(["tmux", "capture-pane", "-t", name, "-p"], capture_output=True, text=True).stdout

@@ -23,6 +23,8 @@ async def _paged(pilot):
     await settle(pilot)
     await pilot.press("v", "down", "enter")
     await settle(pilot)
+    pilot.app.clear_notifications()  # toasts last 3 s of wall time: not in a picture
+    await pilot.pause()
 
 
 def test_trainee_screen_after_the_page(snap_compare):
@@ -40,6 +42,8 @@ def test_score_report(snap_compare):
         pilot.app.session.advance(400_000)
         await settle(pilot)
         await pilot.press("f", "y")
+        await pilot.pause()
+        pilot.app.clear_notifications()
         await pilot.pause()
 
     assert snap_compare(_app(), terminal_size=(110, 45), run_before=before)

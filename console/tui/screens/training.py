@@ -40,7 +40,7 @@ class TrainingBanner(Static):
     """Scenario, trainee, the scenario clock, hints used, and the trainee's decisions so far."""
 
     DEFAULT_CSS = """
-    TrainingBanner { height: 2; background: $boost; }
+    TrainingBanner { height: 2; background: $boost; text-wrap: nowrap; text-overflow: ellipsis; }
     """
 
 
