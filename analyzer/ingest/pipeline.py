@@ -38,9 +38,15 @@ from analyzer.ingest.sources import (
     sanitize_chunk,
 )
 
-# DuckDB's memory limit while ingesting (GGEN_INGEST_MEMORY overrides). Parsing streams, so a
-# small limit costs no speed; big sorts (re-ordering a shuffled file) spill to disk instead.
-DEFAULT_MEMORY_LIMIT = "96MB"
+# DuckDB's memory limit while ingesting (GGEN_INGEST_MEMORY overrides). Parsing streams, and big
+# sorts (re-ordering a shuffled file) spill to disk. The limit decides how many threads write:
+# the ordered bulk insert (INSERT ... SELECT keeps file order, which line numbers rely on) runs
+# one writer per 48 MB it may reserve (4 MB for each of the 12 columns of events) and reserves at
+# most a quarter of the limit, so under about 224 MB it writes on one thread whatever the core
+# count. The limit is a ceiling: a second writer costs about 40 MB more in practice.
+MIN_MEMORY_MB = 96
+WRITER_MEMORY_MB = 4 * 12 * 4  # limit needed per writer thread beyond the first
+MAX_MEMORY_MB = 1024
 CHUNK_BYTES = 32 << 20
 BATCH_ROWS = 50_000
 
@@ -208,7 +214,8 @@ def ingest_paths(
     except duckdb.Error as exc:
         raise IngestError(f"{db_path}: cannot open the database ({str(exc).splitlines()[0]})") from None
     try:
-        configure(con, memory_limit=memory_limit or env_memory_limit())
+        threads = int(con.execute("SELECT current_setting('threads')").fetchone()[0])
+        configure(con, memory_limit=memory_limit or env_memory_limit(threads))
         create_schema(con)
         con.execute(f"SET TimeZone = {q.lit(zone)}")
         total_bytes = sum(s.size for s in sources)
@@ -1001,6 +1008,12 @@ def _flush_otlp(con: duckdb.DuckDBPyConnection, rows: Any, fs: FileSummary) -> N
         rows.metrics.clear()
 
 
-def env_memory_limit() -> str:
-    """The DuckDB memory limit for ingest: ``GGEN_INGEST_MEMORY`` or the default."""
-    return os.environ.get("GGEN_INGEST_MEMORY", DEFAULT_MEMORY_LIMIT)
+def default_memory_limit(threads: int) -> str:
+    """A DuckDB memory limit that lets ``threads`` threads write (see ``WRITER_MEMORY_MB``)."""
+    return f"{min(MAX_MEMORY_MB, max(MIN_MEMORY_MB, 32 + WRITER_MEMORY_MB * (threads - 1)))}MB"
+
+
+def env_memory_limit(threads: int | None = None) -> str:
+    """The DuckDB memory limit for ingest: ``GGEN_INGEST_MEMORY`` or the default for ``threads``
+    (DuckDB's thread count: the number of cores unless configured)."""
+    return os.environ.get("GGEN_INGEST_MEMORY") or default_memory_limit(threads or os.cpu_count() or 1)
