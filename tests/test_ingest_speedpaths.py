@@ -1,18 +1,21 @@
 """The shortcuts ingest takes for speed give the answers of the slow, obvious way: the byte scan
-that decides whether DuckDB may read a file directly (across its block boundaries), and regex
-groups read four at a time against one read of them all."""
+that decides whether DuckDB may read a file directly (across its block boundaries), regex groups
+read four at a time against one read of them all, and line numbers set after the rows are
+committed (right across parallel batches, and nothing left behind by a run killed halfway)."""
 from __future__ import annotations
 
 import hashlib
 import io
 import re
+from pathlib import Path
 
 import duckdb
 import pytest
 
-from analyzer.ingest import load_catalog, pipeline
+from analyzer.ingest import ingest_paths, load_catalog, pipeline
 from analyzer.ingest import sql as q
 from analyzer.ingest.schema import create_schema
+from ingest_support import ingest, rows
 
 BLOCK = 1 << 20  # the scan reads 1 MB at a time
 
@@ -93,3 +96,46 @@ def test_capture_only_keeps_the_pattern_and_drops_other_captures() -> None:
     assert re.compile(out).groupindex == {"b": 1}
     for text in ["abc[12] x", "a[1] (?P<d>)", "a<P[1] x", "no"]:
         assert bool(re.match(rx, text)) == bool(re.match(out, text))
+
+
+# ------------------------------------------------------------------------------------------
+# Two phases: rows are committed, then numbered
+
+
+def _log(n: int, start: int = 0) -> str:
+    return "".join(f"2026-01-25T14:{(start + i) // 60 % 60:02d}:{(start + i) % 60:02d}Z INFO n={start + i + 1}\n" for i in range(n))
+
+
+def test_line_numbers_hold_across_parallel_batches(tmp_path: Path) -> None:
+    """Enough lines for several read batches and row groups written by parallel threads."""
+    p = tmp_path / "big.log"
+    p.write_text(_log(300_000))
+    s = ingest(tmp_path, p)
+    assert s.rows_ingested == 300_000
+    got = rows(tmp_path, "SELECT count(*) AS bad, max(source_line) AS last FROM events WHERE message <> 'n=' || source_line")
+    assert got[0]["bad"] == 0
+    assert rows(tmp_path, "SELECT min(source_line) AS a, max(source_line) AS b, count(DISTINCT source_line) AS c FROM events")[0] == {"a": 1, "b": 300_000, "c": 300_000}
+
+
+def test_a_run_killed_between_its_phases_leaves_nothing_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    p = tmp_path / "app.log"
+    p.write_text(_log(100))
+    ingest(tmp_path, p)
+    # The file is rewritten; the next run dies after committing its rows, before numbering them.
+    p.write_text(_log(80, start=1000))
+    real = pipeline._number_lines
+
+    def killed(*args: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pipeline, "_number_lines", killed)
+    with pytest.raises(KeyboardInterrupt):
+        ingest_paths([str(p)], tmp_path / "a.duckdb")
+    # The old rows are still there, the new ones wait unnumbered.
+    left = rows(tmp_path, "SELECT count(*) FILTER (WHERE source_line IS NULL) AS new, count(*) FILTER (WHERE source_line IS NOT NULL) AS old FROM events")[0]
+    assert left == {"new": 80, "old": 100}
+    monkeypatch.setattr(pipeline, "_number_lines", real)
+    s = ingest(tmp_path, p)
+    assert s.files[0].status == "replaced" and s.rows_ingested == 80
+    got = rows(tmp_path, "SELECT count(*) AS n, count(*) FILTER (WHERE message = 'n=' || (source_line + 1000)) AS ok FROM events")[0]
+    assert got == {"n": 80, "ok": 80}

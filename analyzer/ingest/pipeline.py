@@ -303,6 +303,8 @@ def _ingest_one(
 ) -> FileSummary:
     t0 = time.perf_counter()
     fs = FileSummary(src.name, bytes=src.size)
+    # Rows a run committed but did not get to number (it was killed between its two phases).
+    con.execute("DELETE FROM events WHERE source_file = ? AND source_line IS NULL", [src.name])
     prev = _previous(con, src.name)
     if prev and prev["size"] == src.size and prev["mtime_us"] == src.mtime_ns // 1000:
         fs.status, fs.format, fs.kind, fs.bytes = "unchanged", prev["format"], prev["kind"], 0
@@ -336,8 +338,9 @@ def _ingest_one(
 
         con.execute("BEGIN TRANSACTION")
         try:
-            if replace:
+            if replace and not _two_phase(det):
                 _delete_source(con, src.name)
+            finish: Callable[[], None] | None = None
             if det.format in RECORD_FORMATS:
                 reader = HashingReader(raw, hasher)
                 run.reader = reader
@@ -352,7 +355,7 @@ def _ingest_one(
                     pass
                 sha = reader.hasher.hexdigest()
             else:
-                sha = _run_lines(run, det, raw, hasher, first_line, tail_from)
+                sha, finish = _run_lines(run, det, raw, hasher, first_line, tail_from)
             other = "" if src.name == STDIN_NAME else src.name  # stdin runs are compared with each other too
             dup = con.execute("SELECT path FROM ingested_files WHERE sha256 = ? AND path <> ? LIMIT 1", [sha, other]).fetchone()
             if dup is None and prev is not None and prev["sha256"] == sha:
@@ -367,6 +370,17 @@ def _ingest_one(
                 out = FileSummary(src.name, det.format, det.kind, status, fs.unit, note=note)
                 out.seconds = time.perf_counter() - t0
                 return out
+            if finish is not None:
+                # Two phases: commit the new rows (line numbers still NULL, the old rows of a
+                # replaced file still there), then number them, move rejects and continuations,
+                # drop the old rows and record the file. Numbering committed rows costs one
+                # column at the next checkpoint instead of rewriting every row into the WAL.
+                # A run killed in between leaves rows with NULL lines that the next run deletes.
+                con.execute("COMMIT")
+                con.execute("BEGIN TRANSACTION")
+                if replace:
+                    _delete_source(con, src.name, numbered_only=True)
+                finish()
             _record_file(con, src, sha, fs, prev)
             con.execute("COMMIT")
         except BaseException:
@@ -391,9 +405,12 @@ def _line_formats(catalog: FormatCatalog) -> set[str]:
     return {"jsonl", "logfmt", *catalog.text_names}
 
 
-def _delete_source(con: duckdb.DuckDBPyConnection, name: str) -> None:
+def _delete_source(con: duckdb.DuckDBPyConnection, name: str, numbered_only: bool = False) -> None:
+    """Delete a file's rows; ``numbered_only`` keeps its events whose lines are not numbered yet
+    (the rows of the run in progress)."""
     for table in ("events", "spans", "metrics", "rejects"):
-        con.execute(f"DELETE FROM {table} WHERE source_file = ?", [name])
+        extra = " AND source_line IS NOT NULL" if numbered_only and table == "events" else ""
+        con.execute(f"DELETE FROM {table} WHERE source_file = ?{extra}", [name])
 
 
 def _touch(con: duckdb.DuckDBPyConnection, src: Source) -> None:
@@ -557,9 +574,18 @@ class _Poller:
             self._thread.join(timeout=1)
 
 
-def _run_lines(run: _Run, det: Detection, raw: BinaryIO, hasher: Any, first_line: int, tail_from: int) -> str:
-    """Load a line-oriented file; returns the content hash. ``tail_from`` > 0 reads only the
-    bytes after that offset (a grown file), numbering lines from ``first_line``."""
+def _two_phase(det: Detection) -> bool:
+    """Whether a file's rows are committed before their lines are numbered (see _ingest_one)."""
+    return det.format not in RECORD_FORMATS and det.kind == "events" and det.format != "unknown"
+
+
+def _run_lines(
+    run: _Run, det: Detection, raw: BinaryIO, hasher: Any, first_line: int, tail_from: int
+) -> tuple[str, Callable[[], None] | None]:
+    """Load a line-oriented file; returns the content hash and, for events, the second phase
+    (number the lines, move rejects and continuations) to run after the rows are committed.
+    ``tail_from`` > 0 reads only the bytes after that offset (a grown file), numbering lines
+    from ``first_line``."""
     con, fs, catalog, src = run.con, run.fs, run.catalog, run.src
     read_path, cleanup = src.path, []
     if tail_from:
@@ -587,10 +613,11 @@ def _run_lines(run: _Run, det: Detection, raw: BinaryIO, hasher: Any, first_line
             slow = scan.problem
         if not slow and staged != scan.lines:
             slow = f"line count check ({staged} rows for {scan.lines} lines)"
+        py_rejects: list[tuple[int, str, bytes, int]] = []
         if slow:
             con.execute("ROLLBACK")
             con.execute("BEGIN TRANSACTION")
-            if fs.status == "replaced":
+            if fs.status == "replaced" and not _two_phase(det):
                 _delete_source(con, src.name)
             fs.slow_path = slow
             fs.events = fs.metrics = fs.rejects = fs.continuation_lines = 0
@@ -599,30 +626,51 @@ def _run_lines(run: _Run, det: Detection, raw: BinaryIO, hasher: Any, first_line
                 clean, nlines, py_rejects = _sanitized_copy(again, src.gz and not tail_from, first_line)
             cleanup.append(clean)
             _load_lines(run, det, clean, False, first_line, keys)
-            # Marker lines were staged as rows like any other line; drop them and record the
-            # rejects Python found for them instead.
-            dropped = _drop_markers(con, src.name)
-            if det.kind == "metrics" or det.format == "unknown":
-                fs.rejects -= dropped
-            else:
-                fs.events -= dropped
-            _insert_rejects(con, src.name, py_rejects)
-            fs.rejects += len(py_rejects)
+            # Every line of the clean copy staged one row, the marker lines included.
             if fs.events + fs.metrics + fs.rejects != nlines:
                 raise IngestError(f"{src.name}: internal line count mismatch after sanitizing ({fs.events + fs.metrics + fs.rejects} of {nlines})")
             scan.lines = nlines
+            if not _two_phase(det):
+                # Marker lines were staged as rejects like any other line; record the rejects
+                # Python found for them instead.
+                fs.rejects -= _drop_markers(con, src.name)
+                _insert_rejects(con, src.name, py_rejects)
+                fs.rejects += len(py_rejects)
         fs.lines_read = scan.lines
-        if det.kind == "events" and det.format != "unknown":
+        if not _two_phase(det):
+            return scan.sha256, None
+
+        def finish() -> None:
+            _number_lines(con, src.name, first_line)
+            # Marker lines were staged as rows like any other line; drop them and record the
+            # rejects Python found for them instead.
+            fs.events -= _drop_markers(con, src.name)
+            _insert_rejects(con, src.name, py_rejects)
+            fs.rejects += len(py_rejects)
             staged_rows = fs.events
             fs.events = 0
             if det.format == "jsonl":
                 _rescue_timestamps(con, src.name, catalog, run.service)
             fmt = catalog.text_format(det.format) if det.format in catalog.text_names else None
             _finish_lines(con, src.name, fs, multiline=bool(fmt and fmt.multiline), fmt_name=det.format, staged=staged_rows)
-        return scan.sha256
+
+        return scan.sha256, finish
     finally:
         for p in cleanup:
             p.unlink(missing_ok=True)
+
+
+def _number_lines(con: duckdb.DuckDBPyConnection, name: str, first_line: int) -> None:
+    """Set ``source_line`` of the file's new rows (the ones still NULL) from their row ids: rows
+    were appended in file order, so the first is line ``first_line``. Done once the rows are
+    committed, the UPDATE rewrites one column at the next checkpoint; inside the inserting
+    transaction DuckDB rewrote the whole rows into the WAL (about 100 bytes a line)."""
+    base = con.execute("SELECT min(rowid) FROM events WHERE source_file = ? AND source_line IS NULL", [name]).fetchone()[0]
+    if base is not None:
+        con.execute(
+            f"UPDATE events SET source_line = rowid - {int(base)} + {int(first_line)} WHERE source_file = ? AND source_line IS NULL",
+            [name],
+        )
 
 
 def _drop_markers(con: duckdb.DuckDBPyConnection, name: str) -> int:
@@ -636,7 +684,8 @@ def _drop_markers(con: duckdb.DuckDBPyConnection, name: str) -> int:
 
 def _load_lines(run: _Run, det: Detection, path: Path, gz: bool, first_line: int, keys: set[str] | None) -> None:
     """One INSERT over the whole file (DuckDB reads and parses it in parallel, in bounded
-    memory); rows land in file order, so line numbers follow from their row ids."""
+    memory). Events rows land in file order with ``source_line`` NULL: :func:`_number_lines`
+    sets it from their row ids once they are committed."""
     con, fs, catalog, name = run.con, run.fs, run.catalog, run.src.name
     compression = "gzip" if gz else "none"
     lines = q.read_lines(str(path), compression)
@@ -670,14 +719,7 @@ def _load_lines(run: _Run, det: Detection, path: Path, gz: bool, first_line: int
             fmt = catalog.text_format(det.format)
             ref = _reference_time(run.src)
             sql = q.text_events_sql(source, name, fmt, catalog.levels, run.service, ref.year, ref.isoformat())
-        staged = _count(con.execute(sql))
-        if staged:
-            base = con.execute("SELECT min(rowid) FROM events WHERE source_file = ? AND source_line IS NULL", [name]).fetchone()[0]
-            con.execute(
-                f"UPDATE events SET source_line = rowid - {int(base)} + {int(first_line)} WHERE source_file = ? AND source_line IS NULL",
-                [name],
-            )
-        fs.events += staged
+        fs.events += _count(con.execute(sql))
     finally:
         poller.stop()
 
