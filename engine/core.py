@@ -729,7 +729,7 @@ class Engine:
             elif rule.when == "multiple_tenants_or_services":
                 ok = len([a for a in inc.affected if a in self.fleet.queues]) >= 1 or len(inc.affected) >= 3
             elif rule.when == "failover_complete":
-                ok = inc.failover_complete
+                ok = inc.failover_complete and (rule.edge_error_below_pct is None or self.fleet.edge_error_pct < rule.edge_error_below_pct)
             elif rule.when == "non_critical_service":
                 ok = inc.entity_kind == "service" and not inc.critical
             if not ok:

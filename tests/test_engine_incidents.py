@@ -250,3 +250,16 @@ def test_unknown_fault_and_target_are_clear_errors():
         e.inject("bad_deploy", "nope")
     with pytest.raises(ValueError, match="no parameter"):
         e.inject("bad_deploy", "app", params={"colour": "red"})
+
+
+def test_failover_onto_a_standby_that_cannot_serve_stays_sev1():
+    # The standby answers its health checks but fails real traffic (a gray failure): the failover
+    # "completes", yet customers are not fine, so failover_complete must not lower the severity.
+    e = engine()
+    e.inject("region_outage", "us-west1", params={"health_check": "passes"})
+    e.inject("region_outage", "us-central1", duration_s=900)
+    e.run_for(4 * MIN)
+    inc = only(e)
+    assert inc.failover_complete and e.fleet.edge_error_pct > 5
+    assert inc.severity == "Sev1"
+    assert not any(x.kind == ev.CLASSIFIED and x.data["rule"] == "failover_complete" for x in inc.events)

@@ -268,6 +268,8 @@ class AdjustRule(StrictModel):
     reason: str
     max_severity: Severity | None = None
     min_severity: Severity | None = None
+    # failover_complete: "most customers fine" means the edge error rate is below this.
+    edge_error_below_pct: float | None = Field(default=None, ge=0, le=100)
 
 
 class DetectionSettings(StrictModel):
