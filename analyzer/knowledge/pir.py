@@ -19,24 +19,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from engine.policy.loader import PolicyError, validate
 
+from analyzer.pir.template import PIR_SECTIONS
+
 from .entry import CAUSES, PREVENTION_HORIZONS, EntryError, IncidentType, Severity, parse_entry, render_entry, split_front_matter, split_sections
 from .settings import SearchSettings, load_settings
 
 if TYPE_CHECKING:
     from .index import KnowledgeBase
 
-PIR_SECTIONS: tuple[str, ...] = (
-    "1. Incident Summary",
-    "2. Timeline of Events",
-    "3. Root Cause Analysis (5 Whys)",
-    "4. What Went Well",
-    "5. What Went Wrong",
-    "6. Action Items",
-    "7. Metrics & Impact",
-    "8. Follow-Up Items",
-    "9. Lessons Learned",
-    "10. Sign-Off",
-)
 
 TYPE_TITLES = {
     "queue_backlog_overflow": "Queue backlog",

@@ -11,6 +11,7 @@ from typing import Any, Sequence
 import yaml
 
 from analyzer.pir.settings import PRIORITIES, PirSettings, load_pir_settings
+from analyzer.pir.template import heading
 from analyzer.timeline.model import Origin, ReceiptRef, Timeline
 from engine.clock import iso_utc
 from engine.events import ESCALATED, MITIGATION_APPLIED, MITIGATION_ASSESSED, MITIGATION_FAILED, RECOVERY_VERIFIED
@@ -204,7 +205,7 @@ def draft_pir(
     out.append("")
 
     # ------------------------------------------------------------ 1. summary
-    out.append("## 1. Incident Summary")
+    out.append(heading(1))
     out.append("")
     out.append(f"- **Incident ID:** {f.incident_id}{cite(det)}")
     out.append(f"- **Severity:** {f.severity} (highest reached){cite(det)}")
@@ -237,7 +238,7 @@ def draft_pir(
     out.append("")
 
     # ------------------------------------------------------------ 2. timeline
-    out.append("## 2. Timeline of Events")
+    out.append(heading(2))
     out.append("")
     events: list[tuple[int, str]] = []
     for p in tl.phases:
@@ -276,7 +277,7 @@ def draft_pir(
     out.append("")
 
     # ------------------------------------------------------------ 3. five whys
-    out.append("## 3. Root Cause Analysis (5 Whys)")
+    out.append(heading(3))
     out.append("")
     symptom = f.rule or f.summary
     out.append(f"**Chain 1: why did {f.incident_type} fire on {f.entity or f.service}?**")
@@ -319,7 +320,7 @@ def draft_pir(
     out.append("")
 
     # ------------------------------------------------------------ 4. went well
-    out.append("## 4. What Went Well")
+    out.append(heading(4))
     out.append("")
     well = [f"- [x] Detected automatically by the runbook rule '{symptom}' ({runbook_name}){cite(det)}"]
     for a in assessed:
@@ -336,7 +337,7 @@ def draft_pir(
     out.append("")
 
     # ------------------------------------------------------------ 5. went wrong
-    out.append("## 5. What Went Wrong")
+    out.append(heading(5))
     out.append("")
     wrong = []
     if ttd is not None and ttd.data_ms is not None and fa is not None and ttd.data_ms > (tl.metric_interval_ms or 10_000):
@@ -364,7 +365,7 @@ def draft_pir(
     # ------------------------------------------------------------ 6. action items
     base_ms = resolved if resolved is not None else f.detected_ms
     actions = _actions(tl, st, similar, base_ms)
-    out.append("## 6. Action Items")
+    out.append(heading(6))
     out.append("")
     for prio in PRIORITIES:
         label = {"High": "High (within 1 week)", "Medium": "Medium (within 1 month)", "Low": "Low (within 3 months)"}[prio]
@@ -375,7 +376,7 @@ def draft_pir(
         out.append("")
 
     # ------------------------------------------------------------ 7. metrics
-    out.append("## 7. Metrics & Impact")
+    out.append(heading(7))
     out.append("")
     out.append("| Metric | Value | Evidence |")
     out.append("|---|---|---|")
@@ -415,7 +416,7 @@ def draft_pir(
     out.append("")
 
     # ------------------------------------------------------------ 8. follow-up
-    out.append("## 8. Follow-Up Items")
+    out.append(heading(8))
     out.append("")
     out.append("| Item | Owner | Due Date | Status |")
     out.append("|---|---|---|---|")
@@ -429,7 +430,7 @@ def draft_pir(
     out.append("")
 
     # ------------------------------------------------------------ 9. lessons
-    out.append("## 9. Lessons Learned")
+    out.append(heading(9))
     out.append("")
     lessons = []
     if fa is not None and ttd is not None and ttd.data_ms is not None and ttd.data_ms > (tl.metric_interval_ms or 10_000):
@@ -441,7 +442,7 @@ def draft_pir(
     out.append("")
 
     # ------------------------------------------------------------ 10. sign-off
-    out.append("## 10. Sign-Off")
+    out.append(heading(10))
     out.append("")
     out.append("| Role | Name | Date |")
     out.append("|---|---|---|")

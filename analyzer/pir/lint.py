@@ -10,19 +10,9 @@ from pathlib import Path
 import yaml
 
 from analyzer.pir.settings import PirSettings, load_pir_settings
+from analyzer.pir.template import PIR_SECTIONS
 
-SECTIONS = (
-    "1. Incident Summary",
-    "2. Timeline of Events",
-    "3. Root Cause Analysis (5 Whys)",
-    "4. What Went Well",
-    "5. What Went Wrong",
-    "6. Action Items",
-    "7. Metrics & Impact",
-    "8. Follow-Up Items",
-    "9. Lessons Learned",
-    "10. Sign-Off",
-)
+SECTIONS = PIR_SECTIONS
 RULES = ("structure", "blame", "whys", "no-positives", "vague-action", "action-owner-date", "claim-without-data", "placeholder")
 
 _ITEM = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+(?:\[(?P<box>[ xX])\]\s+)?(?P<text>.*\S)\s*$")

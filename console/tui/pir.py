@@ -13,20 +13,10 @@ from typing import Any, Callable
 
 import yaml
 
+from analyzer.pir.template import PIR_SECTIONS
 from engine.clock import iso_utc
 
-SECTIONS: tuple[str, ...] = (
-    "1. Incident Summary",
-    "2. Timeline of Events",
-    "3. Root Cause Analysis (5 Whys)",
-    "4. What Went Well",
-    "5. What Went Wrong",
-    "6. Action Items",
-    "7. Metrics & Impact",
-    "8. Follow-Up Items",
-    "9. Lessons Learned",
-    "10. Sign-Off",
-)
+SECTIONS = PIR_SECTIONS
 
 
 @dataclass
