@@ -1,11 +1,15 @@
 """The shortcuts ingest takes for speed give the answers of the slow, obvious way: the byte scan
 that decides whether DuckDB may read a file directly (across its block boundaries), regex groups
-read four at a time against one read of them all, and line numbers set after the rows are
-committed (right across parallel batches, and nothing left behind by a run killed halfway)."""
+read four at a time against one read of them all, line numbers set after the rows are committed
+(right across parallel batches, and nothing left behind by a run killed halfway), and format
+definitions remembered by content once validated."""
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
+import json
+import os
 import re
 from pathlib import Path
 
@@ -77,7 +81,7 @@ def test_groups_read_in_batches_match_one_read(fmt) -> None:
     con.execute("CREATE TABLE _lines AS SELECT * FROM (SELECT unnest(range(1, len(?) + 1)) AS n, unnest(?) AS line)", [lines, lines])
     got = []
     for one_pass in (True, False):
-        variant = fmt.model_copy(update={"one_pass": one_pass})
+        variant = dataclasses.replace(fmt, one_pass=one_pass)
         sql = q.text_events_sql(src, "f", variant, load_catalog().levels, None, 2026, "2026-01-25T16:00:00+00:00")
         if one_pass and len(fmt.group_names) > q.CAPTURES_PER_MATCH:
             assert sql.count("regexp_extract(") >= 2
@@ -139,3 +143,43 @@ def test_a_run_killed_between_its_phases_leaves_nothing_behind(tmp_path: Path, m
     assert s.files[0].status == "replaced" and s.rows_ingested == 80
     got = rows(tmp_path, "SELECT count(*) AS n, count(*) FILTER (WHERE message = 'n=' || (source_line + 1000)) AS ok FROM events")[0]
     assert got == {"n": 80, "ok": 80}
+
+
+# ------------------------------------------------------------------------------------------
+# Format definitions validated once per content
+
+
+def test_validated_formats_are_remembered_by_content(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    from analyzer.ingest import formats
+    from engine.policy.loader import PolicyError
+
+    monkeypatch.setenv("GGEN_CACHE_DIR", str(tmp_path / "cache"))
+    d = tmp_path / "fmt"
+    shutil.copytree(formats.formats_dir(), d)
+    first = formats.load_catalog(d)  # validated, then remembered
+    [remembered] = list((tmp_path / "cache").glob("log-formats-*.json"))
+    assert formats.load_catalog(d) == first  # read back without validating
+    # A changed file is validated again: a broken one is reported, not read from the cache.
+    f = d / "text" / "log4j.toml"
+    f.write_text(f.read_text().replace('level_from = "level"', 'level_from = "lvl"'))
+    with pytest.raises(PolicyError) as err:
+        formats.load_catalog(d)
+    assert "log4j.toml" in str(err.value) and "level_from" in str(err.value)
+    # A damaged cache entry is ignored (and rewritten by the next validation).
+    f.write_text(f.read_text().replace('level_from = "lvl"', 'level_from = "level"'))
+    remembered.write_text("{not json")
+    assert formats.load_catalog(d) == first
+    assert json.loads(remembered.read_text())["fields"]["ts"][0] == "timestamp"
+
+
+def test_a_remembered_catalog_loads_without_pydantic(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    env = {**os.environ, "GGEN_CACHE_DIR": str(tmp_path)}
+    code = "import sys, analyzer.ingest as a; c = a.load_catalog(); print(len(c.text), 'pydantic' in sys.modules)"
+    first = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout.split()
+    again = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout.split()
+    assert first[1] == "True" and again == [first[0], "False"]

@@ -1,19 +1,23 @@
 """Log format definitions as data: text formats, field aliases and the level vocabulary.
 
-Everything here is read from ``runbooks/log-formats/`` and validated at load time, so a typo in a
-format file is reported with the file and the field (``PolicyError``), never as a traceback.
+Everything here is read from ``runbooks/log-formats/`` and validated against the schema in
+:mod:`analyzer.ingest.format_schema`, so a typo in a format file is reported with the file and the
+field (``PolicyError``), never as a traceback. Validated content is remembered by its hash in the
+user's cache directory: files that were checked before are read back without importing pydantic
+(a tenth of a second off every ``ggen ingest``), and any change to them, or to the schema, is
+validated again.
 """
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import re
-from dataclasses import dataclass
-from functools import lru_cache
+import tomllib
+from dataclasses import dataclass, field
+from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import Literal
-
-from pydantic import Field, field_validator, model_validator
-
-from engine.policy.loader import PolicyError, StrictModel, load_model
+from typing import Any
 
 LEVELS: tuple[str, ...] = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL")
 # Group names that fill an ``events`` column of the same name.
@@ -27,63 +31,33 @@ def formats_dir() -> Path:
     return Path(runbooks.__file__).resolve().parent / "log-formats"
 
 
-class FormatSample(StrictModel):
+@dataclass(frozen=True)
+class FormatSample:
     """A sample line and the fields it must produce (checked by the test suite)."""
 
     line: str
-    expect: dict[str, str] = Field(default_factory=dict)
+    expect: dict[str, str] = field(default_factory=dict)
 
 
-class TextFormat(StrictModel):
-    """A plain-text log format: one anchored regex with named groups, like lnav's format files."""
+@dataclass(frozen=True)
+class TextFormat:
+    """A plain-text log format: one anchored regex with named groups, like lnav's format files.
+    The fields are documented in ``runbooks/log-formats/README.md``."""
 
-    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    name: str
     title: str
-    description: str = ""
     regex: str
-    timestamp_format: list[str] = Field(min_length=1)
-    year: Literal["present", "infer"] = "present"
-    level_from: Literal["level", "syslog_pri", "http_status", "none"] = "level"
+    timestamp_format: list[str]
+    description: str = ""
+    year: str = "present"  # present | infer
+    level_from: str = "level"  # level | syslog_pri | http_status | none
     multiline: bool = False
     priority: int = 0
-    # The regex is one-pass: at every point the next character alone decides how the match goes
-    # on (no alternatives or optional parts that can start alike). RE2 then reads its groups with
-    # its fastest engine, four at a time, so they are read in batches; a pattern that is not
-    # one-pass is read in one go (batches would each pay the slower engine).
     one_pass: bool = False
-    group_alias: dict[str, str] = Field(default_factory=dict)
-    sample: list[FormatSample] = Field(default_factory=list)
+    group_alias: dict[str, str] = field(default_factory=dict)
+    sample: list[FormatSample] = field(default_factory=list)
 
-    @field_validator("regex")
-    @classmethod
-    def _regex_compiles(cls, value: str) -> str:
-        try:
-            compiled = re.compile(value)
-        except re.error as exc:
-            raise ValueError(f"regex does not compile: {exc}") from None
-        if not value.startswith("^"):
-            raise ValueError("regex must be anchored with ^")
-        if "timestamp" not in compiled.groupindex:
-            raise ValueError("regex needs a (?P<timestamp>...) group")
-        if re.search(r"\(\?<?[=!]|\\[1-9]", value):
-            raise ValueError("regex must not use look-around or back-references (RE2 has neither)")
-        return value
-
-    @model_validator(mode="after")
-    def _groups_consistent(self) -> "TextFormat":
-        groups = set(re.compile(self.regex).groupindex)
-        if self.level_from == "syslog_pri" and "pri" not in groups:
-            raise ValueError("level_from = 'syslog_pri' needs a (?P<pri>...) group")
-        if self.level_from == "http_status" and "status" not in groups:
-            raise ValueError("level_from = 'http_status' needs a (?P<status>...) group")
-        if self.level_from == "level" and "level" not in groups and "level" not in self.group_alias.values():
-            raise ValueError("level_from = 'level' needs a (?P<level>...) group")
-        for src in self.group_alias:
-            if src not in groups:
-                raise ValueError(f"group_alias names {src!r}, which is not a group of the regex")
-        return self
-
-    @property
+    @cached_property
     def group_names(self) -> list[str]:
         """Group names in the order RE2 numbers them (the order of their opening parenthesis)."""
         index = re.compile(self.regex).groupindex
@@ -95,26 +69,17 @@ class TextFormat(StrictModel):
         return any("%z" in f or "%Z" in f for f in self.timestamp_format)
 
 
-class LevelVocabulary(StrictModel):
+@dataclass(frozen=True)
+class LevelVocabulary:
     """Level words and numeric thresholds mapped onto the six normalized levels."""
 
-    default: Literal["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"] = "INFO"
-    words: dict[Literal["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"], list[str]]
-    numeric_min: dict[Literal["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"], int]
-
-    @model_validator(mode="after")
-    def _words_unique(self) -> "LevelVocabulary":
-        seen: dict[str, str] = {}
-        for level, words in self.words.items():
-            for w in words:
-                key = w.lower()
-                if key in seen and seen[key] != level:
-                    raise ValueError(f"level word {w!r} maps to both {seen[key]} and {level}")
-                seen[key] = level
-        return self
+    words: dict[str, list[str]]
+    numeric_min: dict[str, int]
+    default: str = "INFO"
 
 
-class FieldAliases(StrictModel):
+@dataclass(frozen=True)
+class FieldAliases:
     """Which record keys fill which column, tried in order."""
 
     ts: list[str]
@@ -140,7 +105,8 @@ class FieldAliases(StrictModel):
         for aliases in self.event_fields().values():
             for a in aliases:
                 for k in (a, a.split(".")[0]):
-                    # DuckDB matches JSON keys case-insensitively: traceId and traceID are one key.
+                    # DuckDB struct member names are unique regardless of case: traceId and
+                    # traceID become one member (the first spelling is the one read).
                     if k.lower() not in seen:
                         seen.add(k.lower())
                         out.append(k)
@@ -179,19 +145,63 @@ def _default_catalog() -> FormatCatalog:
     return _load(formats_dir())
 
 
-def _load(directory: Path) -> FormatCatalog:
-    text_dir = directory / "text"
-    if not text_dir.is_dir():
-        raise PolicyError(text_dir, None, "directory of text formats not found")
-    formats = [load_model(p, TextFormat) for p in sorted(text_dir.glob("*.toml"))]
-    names: dict[str, Path] = {}
-    for p, f in zip(sorted(text_dir.glob("*.toml")), formats):
-        if f.name in names:
-            raise PolicyError(p, "name", f"format {f.name!r} is also defined in {names[f.name]}")
-        if f.name != p.stem:
-            raise PolicyError(p, "name", f"must equal the file name {p.stem!r}")
-        names[f.name] = p
+def _build(data: dict[str, Any]) -> FormatCatalog:
+    """The catalog from validated data (see :func:`format_schema.validate_directory`)."""
+    formats = [TextFormat(**{**f, "sample": [FormatSample(**s) for s in f["sample"]]}) for f in data["text"]]
     formats.sort(key=lambda f: (-f.priority, f.name))
-    levels = load_model(directory / "levels.toml", LevelVocabulary)
-    fields = load_model(directory / "fields.toml", FieldAliases)
-    return FormatCatalog(text=tuple(formats), levels=levels, fields=fields)
+    return FormatCatalog(text=tuple(formats), levels=LevelVocabulary(**data["levels"]), fields=FieldAliases(**data["fields"]))
+
+
+def cache_dir() -> Path:
+    """Where validated format data is remembered: ``GGEN_CACHE_DIR``, else the XDG cache home."""
+    env = os.environ.get("GGEN_CACHE_DIR")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "ggen"
+
+
+def _fingerprint(directory: Path) -> str | None:
+    """A hash of every definition file and of the schema they were checked against, or None
+    when the directory cannot be read (validation then reports what is wrong)."""
+    h = hashlib.sha256()
+    try:
+        import engine.policy
+
+        for code in (Path(__file__).with_name("format_schema.py"), Path(engine.policy.__file__).with_name("loader.py")):
+            h.update(code.read_bytes())
+        text = sorted((directory / "text").glob("*.toml"))
+        if not text:
+            return None
+        for p in [*text, directory / "levels.toml", directory / "fields.toml"]:
+            data = p.read_bytes()
+            h.update(f"\0{p.relative_to(directory)}\0{len(data)}\0".encode())
+            h.update(data)
+    except OSError:
+        return None
+    return h.hexdigest()
+
+
+def _load(directory: Path) -> FormatCatalog:
+    key = _fingerprint(directory)
+    cached = cache_dir() / f"log-formats-{key}.json" if key else None
+    if cached is not None:
+        try:
+            return _build(json.loads(cached.read_bytes()))
+        except (OSError, ValueError, KeyError, TypeError):
+            pass  # not there yet, or unreadable: validate
+    from analyzer.ingest.format_schema import validate_directory
+
+    data = validate_directory(directory)
+    if cached is not None:
+        try:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cached.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(data))
+            os.replace(tmp, cached)
+        except OSError:
+            pass  # a read-only home: validate every time
+    return _build(data)
+
+
+__all__ = ["EVENT_FIELDS", "LEVELS", "FieldAliases", "FormatCatalog", "FormatSample", "LevelVocabulary", "TextFormat", "cache_dir", "formats_dir", "load_catalog"]
