@@ -9,6 +9,7 @@ import orjson
 
 from engine.clock import parse_duration_ms, parse_time_ref
 from engine.datadir import DataDir
+from engine.text import escape_controls
 
 # Exit codes. 2 is click's usage error. Verification failures use 10-29 (see engine.receipts).
 EXIT_OK = 0
@@ -84,14 +85,23 @@ def fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
 
 
 def safe_text(value: object) -> str:
-    """Text from logs, events or users, made safe for a terminal: control and escape characters are
-    shown as visible escapes instead of being interpreted by the terminal."""
-    s = str(value)
-    out = []
-    for ch in s:
-        o = ord(ch)
-        if ch in "\n\t" or (o >= 32 and o != 127 and not (0x80 <= o < 0xA0)):
-            out.append(ch)
-        else:
-            out.append(f"\\x{o:02x}" if o < 256 else f"\\u{o:04x}")
-    return "".join(out)
+    """Text from logs, events or users, made safe for a terminal (see engine.text.escape_controls)."""
+    return escape_controls(value)
+
+
+def wall_now_ms() -> int:
+    """The wall clock, for commands that read history (a live engine has its own clock)."""
+    from engine.clock import WallClock
+
+    return WallClock().now_ms()
+
+
+def at_option(text: str | None, option: str = "--at") -> int:
+    """Resolve an ``--at``-style time option against the wall clock; a bad value is a usage error."""
+    now = wall_now_ms()
+    if text is None:
+        return now
+    try:
+        return resolve_time(text, now)
+    except ValueError as exc:
+        fail(f"{option}: {exc}", EXIT_USAGE)

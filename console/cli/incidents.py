@@ -14,7 +14,7 @@ from typing import Any, NoReturn
 
 import click
 
-from console.cli.common import EXIT_FAILED, EXIT_NOT_FOUND, EXIT_USAGE, TIME_REF, data_dir, echo_json, fail, resolve_time, safe_text
+from console.cli.common import data_dir, echo_json, EXIT_FAILED, EXIT_NOT_FOUND, EXIT_USAGE, fail, resolve_time, safe_text, TIME_REF, wall_now_ms
 
 # Sub-commands contributed by other modules: name -> "module:attribute" (a click command).
 EXTRA_COMMANDS: dict[str, str] = {
@@ -49,17 +49,11 @@ def incidents() -> None:
 
 
 # -- shared helpers -------------------------------------------------------------------------------
-def _now_ms() -> int:
-    from engine.clock import WallClock
-
-    return WallClock().now_ms()
-
-
 def _since_ms(since: str | None) -> int | None:
     if since is None:
         return None
     try:
-        return resolve_time(since, _now_ms())
+        return resolve_time(since, wall_now_ms())
     except ValueError as exc:
         fail(f"--since: {exc}", EXIT_USAGE)
 
@@ -325,7 +319,7 @@ def export(fmt: str, since: str | None, output: str | None, from_checkpoint: str
     try:
         keys = KeyStore.open(dd.keys_dir)
         ledger = Ledger.open(dd.ledger_path, keys)
-        bundle = build_export(ledger, keys, since_ms=since_ms, now_ms=_now_ms(), from_checkpoint=prior)
+        bundle = build_export(ledger, keys, since_ms=since_ms, now_ms=wall_now_ms(), from_checkpoint=prior)
         data = render_export(bundle, fmt)
     except (ExportError, KeyStoreError, LedgerError) as exc:
         fail(str(exc), EXIT_FAILED)

@@ -9,18 +9,12 @@ from typing import Any
 
 import click
 
-from console.cli.common import EXIT_FAILED, EXIT_NOT_FOUND, EXIT_REFUSED, data_dir, echo_json, fail, safe_text
+from console.cli.common import data_dir, echo_json, EXIT_FAILED, EXIT_NOT_FOUND, EXIT_REFUSED, fail, safe_text, wall_now_ms
 
 
 @click.group()
 def keys() -> None:
     """Signing keys of the receipt ledger: init, show, rotate, export-public."""
-
-
-def _now_ms() -> int:
-    from engine.clock import WallClock
-
-    return WallClock().now_ms()
 
 
 def _store() -> Any:
@@ -54,7 +48,7 @@ def init(origin: str | None, as_json: bool) -> None:
 
     dd = data_dir().ensure()
     try:
-        store = KeyStore.init(dd.keys_dir, origin, _now_ms())
+        store = KeyStore.init(dd.keys_dir, origin, wall_now_ms())
     except (KeyStoreError, NoteError) as exc:
         fail(str(exc), EXIT_REFUSED)
     info = store.info(store.genesis_key_id)
@@ -135,7 +129,7 @@ def rotate(reason: str, actor: str | None, as_json: bool) -> None:
     ledger = _ledger(True, store)
     who = actor or os.environ.get("USER") or "operator"
     try:
-        receipt, new = rotate_key(ledger, store, now_ms=_now_ms(), actor=f"person:{who}", reason=reason)
+        receipt, new = rotate_key(ledger, store, now_ms=wall_now_ms(), actor=f"person:{who}", reason=reason)
     except (KeyStoreError, LedgerError) as exc:
         fail(str(exc), EXIT_REFUSED)
     old_id = receipt.payload()["evidence"]["old_key_id"]

@@ -10,25 +10,9 @@ from typing import Any
 
 import click
 
-from console.cli.common import EXIT_FAILED, EXIT_NOT_FOUND, EXIT_USAGE, TIME_REF, data_dir, echo_json, fail, resolve_time, safe_text
+from console.cli.common import at_option, data_dir, echo_json, EXIT_FAILED, EXIT_NOT_FOUND, EXIT_USAGE, fail, resolve_time, safe_text, TIME_REF, wall_now_ms
 
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-
-
-def _now_ms() -> int:
-    from engine.clock import WallClock
-
-    return WallClock().now_ms()
-
-
-def _at(at: str | None) -> int:
-    now = _now_ms()
-    if at is None:
-        return now
-    try:
-        return resolve_time(at, now)
-    except ValueError as exc:
-        fail(f"--at: {exc}", EXIT_USAGE)
 
 
 def _zone(tz: str | None) -> Any:
@@ -174,7 +158,7 @@ def now(roster_file: str | None, at: str | None, tz: str | None, as_json: bool) 
     """Who is on call now: the shift, primary, secondary, escalation contacts, the next handoff."""
     zone = _zone(tz)
     roster = _roster(roster_file)
-    at_ms = _at(at)
+    at_ms = at_option(at)
     d = _now_data(roster, at_ms, zone)
     if as_json:
         echo_json(d)
@@ -223,7 +207,7 @@ def schedule(roster_file: str | None, weeks: int, from_: str | None, tz: str | N
     roster = _roster(roster_file)
     if person is not None and person not in roster.people:
         fail(f"--person: unknown person {person!r} (see the roster's [people])", EXIT_USAGE)
-    at_ms = _at(from_)
+    at_ms = at_option(from_)
     w0 = roster.week_of(at_ms)
     start = roster.week_start_ms(w0)
     end = roster.week_start_ms(w0 + weeks)
@@ -297,7 +281,7 @@ def handoff(ctx: click.Context, roster_file: str | None, at: str | None, changes
     from engine.oncall.handoff import build_handoff, parse_change, parse_question, render_handoff, save_handoff
 
     roster = _roster(roster_file)
-    at_ms = _at(at)
+    at_ms = at_option(at)
     try:
         ch = [parse_change(c) for c in changes]
         qs = [parse_question(q) for q in questions]
@@ -338,12 +322,12 @@ def handoff_show(at: str | None, ack: str | None, as_json: bool) -> None:
     from engine.oncall.handoff import acknowledge_handoff, handoff_for, render_handoff
 
     dd = data_dir()
-    at_ms = _at(at)
+    at_ms = at_option(at)
     h = handoff_for(dd.root, at_ms)
     if h is None:
         fail(f"no handoff record in {dd.root / 'handoffs'} (the outgoing shift writes one with `ggen oncall handoff`)", EXIT_NOT_FOUND)
     if ack:
-        acknowledge_handoff(dd.root, h, ack, _now_ms())
+        acknowledge_handoff(dd.root, h, ack, wall_now_ms())
     if as_json:
         echo_json(h.to_dict())
         return
@@ -366,8 +350,8 @@ def export(roster_file: str | None, ical_file: str, weeks: int, from_: str | Non
     roster = _roster(roster_file)
     if person is not None and person not in roster.people:
         fail(f"--person: unknown person {person!r} (see the roster's [people])", EXIT_USAGE)
-    w0 = roster.week_of(_at(from_))
-    text = export_ical(roster, roster.week_start_ms(w0), roster.week_start_ms(w0 + weeks), now_ms=_now_ms(), person=person)
+    w0 = roster.week_of(at_option(from_))
+    text = export_ical(roster, roster.week_start_ms(w0), roster.week_start_ms(w0 + weeks), now_ms=wall_now_ms(), person=person)
     data = text.encode("utf-8")
     if ical_file == "-":
         sys.stdout.buffer.write(data)

@@ -12,23 +12,7 @@ from typing import Any
 
 import click
 
-from console.cli.common import EXIT_FAILED, EXIT_NOT_FOUND, EXIT_REFUSED, EXIT_USAGE, TIME_REF, data_dir, echo_json, fail, resolve_time, safe_text
-
-
-def _now_ms() -> int:
-    from engine.clock import WallClock
-
-    return WallClock().now_ms()
-
-
-def _at(at: str | None) -> int:
-    now = _now_ms()
-    if at is None:
-        return now
-    try:
-        return resolve_time(at, now)
-    except ValueError as exc:
-        fail(f"--at: {exc}", EXIT_USAGE)
+from console.cli.common import at_option, data_dir, echo_json, EXIT_FAILED, EXIT_NOT_FOUND, EXIT_REFUSED, EXIT_USAGE, fail, resolve_time, safe_text, TIME_REF
 
 
 def _policy() -> Any:
@@ -107,7 +91,7 @@ def render(output: str, view: str, at: str | None, since: str, title: str) -> No
 
     from engine.statuspage import render_html
 
-    at_ms = _at(at)
+    at_ms = at_option(at)
     st = _state(view, at_ms, _since(at_ms, since))
     out = Path(output)
     try:
@@ -130,7 +114,7 @@ def render(output: str, view: str, at: str | None, since: str, title: str) -> No
 @click.option("--json", "as_json", is_flag=True, help="Print the feed as JSON.")
 def status(view: str, at: str | None, since: str, as_json: bool) -> None:
     """Component states, active incidents and late updates. Exit 1 when an update is late."""
-    at_ms = _at(at)
+    at_ms = at_option(at)
     st = _state(view, at_ms, _since(at_ms, since))
     if as_json:
         echo_json(st.feed())
@@ -176,7 +160,7 @@ def draft(incident_id: str, audience: str, output: str | None, at: str | None, a
         ledger.close()
     if not payloads:
         fail(f"--incident-id: no readable receipts for {iid}", EXIT_NOT_FOUND)
-    at_ms = _at(at)
+    at_ms = at_option(at)
     policy = load_policy()
     sev = payloads[-1].get("severity") or "Sev4"
     every = policy.severity.levels[sev].status_update_every_s if sev in policy.severity.levels else 0
@@ -221,7 +205,7 @@ def publish(draft_file: str, by: str | None, at: str | None) -> None:
     if any(u.number == upd.number and u.audience == upd.audience for u in store.published(upd.incident_id)):
         fail(f"{p}: update #{upd.number} ({upd.audience}) of {upd.incident_id} is already published; draft a new one", EXIT_REFUSED)
     who = by or getpass.getuser()
-    now = _at(at)
+    now = at_option(at)
     nxt = None
     if upd.next_update:
         try:

@@ -10,13 +10,7 @@ from typing import Any, NoReturn
 
 import click
 
-from console.cli.common import EXIT_FAILED, EXIT_NOT_FOUND, EXIT_REFUSED, data_dir, echo_json, fail, safe_text
-
-
-def _now_ms() -> int:
-    from engine.clock import WallClock
-
-    return WallClock().now_ms()
+from console.cli.common import data_dir, echo_json, EXIT_FAILED, EXIT_NOT_FOUND, EXIT_REFUSED, fail, safe_text, wall_now_ms
 
 
 def _me(by: str | None) -> str:
@@ -147,7 +141,7 @@ def create(incident_id: str, ic: str | None, scribe: str | None, by: str | None,
 
     policy = _policy()
     inc = _incident(incident_id)
-    me, now, rec = _me(by), _now_ms(), _recorder()
+    me, now, rec = _me(by), wall_now_ms(), _recorder()
     try:
         room = open_warroom(data_dir().ensure().root, incident_id=inc["id"], severity=inc["severity"], title=inc["title"], incident_start_ms=inc["start_ms"], by=me, now_ms=now, rec=rec)
         if ic:
@@ -171,7 +165,7 @@ def assign(incident_id: str | None, role: str, person: str, by: str | None) -> N
 
     policy, room = _policy(), _room(incident_id)
     try:
-        e = room.assign(policy, role, person, by=_me(by), now_ms=_now_ms(), rec=_recorder())
+        e = room.assign(policy, role, person, by=_me(by), now_ms=wall_now_ms(), rec=_recorder())
     except WarroomError as exc:
         _refused(exc)
     _save(room)
@@ -189,7 +183,7 @@ def handover(incident_id: str | None, role: str, to: str, by: str | None) -> Non
 
     policy, room = _policy(), _room(incident_id)
     try:
-        e = room.handover(policy, role, to, by=_me(by), now_ms=_now_ms(), rec=_recorder())
+        e = room.handover(policy, role, to, by=_me(by), now_ms=wall_now_ms(), rec=_recorder())
     except WarroomError as exc:
         _refused(exc)
     _save(room)
@@ -207,7 +201,7 @@ def log(text: str, incident_id: str | None, kind: str, by: str | None) -> None:
 
     room = _room(incident_id)
     try:
-        e = room.write(text, author=_me(by), kind=kind, now_ms=_now_ms(), rec=_recorder())
+        e = room.write(text, author=_me(by), kind=kind, now_ms=wall_now_ms(), rec=_recorder())
     except WarroomError as exc:
         _refused(exc)
     _save(room)
@@ -225,7 +219,7 @@ def check(item: str, incident_id: str | None, detail: str, by: str | None) -> No
 
     policy, room = _policy(), _room(incident_id)
     try:
-        e = room.check(policy, item, by=_me(by), now_ms=_now_ms(), detail=detail, rec=_recorder())
+        e = room.check(policy, item, by=_me(by), now_ms=wall_now_ms(), detail=detail, rec=_recorder())
     except WarroomError as exc:
         _refused(exc)
     _save(room)
@@ -251,7 +245,7 @@ def close(incident_id: str | None, by: str | None) -> None:
 
     policy, room = _policy(), _room(incident_id)
     try:
-        room.close(policy, by=_me(by), now_ms=_now_ms(), rec=_recorder())
+        room.close(policy, by=_me(by), now_ms=wall_now_ms(), rec=_recorder())
     except WarroomError as exc:
         _refused(exc)
     _save(room)
@@ -281,7 +275,7 @@ def _hhmm(ms: int) -> str:
 
 
 def _print(room: Any, policy: Any, as_json: bool) -> None:
-    now = _now_ms()
+    now = wall_now_ms()
     every, last = _status_cadence(room)
     if as_json:
         d = room.to_dict()

@@ -21,6 +21,7 @@ from typing import Any, Callable
 
 import orjson
 
+from engine.text import escape_controls
 from engine.delivery.config import CommandChannel, ConsoleChannel, WebhookChannel
 
 OUTPUT_LIMIT = 2_048  # bytes of a response body or program output kept in a record
@@ -47,15 +48,8 @@ def printable(data: bytes | str, limit: int = OUTPUT_LIMIT) -> str:
     if isinstance(data, str):
         data = data.encode("utf-8", "replace")
     cut = len(data) > limit
-    text = data[:limit].decode("utf-8", "replace")
-    out = []
-    for ch in text:
-        o = ord(ch)
-        if ch in "\n\t" or (o >= 32 and o != 127 and not (0x80 <= o < 0xA0)):
-            out.append(ch)
-        else:
-            out.append(f"\\x{o:02x}" if o < 256 else f"\\u{o:04x}")
-    return "".join(out) + (f" ... ({len(data)} bytes in all)" if cut else "")
+    text = escape_controls(data[:limit].decode("utf-8", "replace"))
+    return text + (f" ... ({len(data)} bytes in all)" if cut else "")
 
 
 def json_payload(note: dict[str, Any], contact: dict[str, Any] | None, channel: str, attempt: int) -> dict[str, Any]:
