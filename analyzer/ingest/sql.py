@@ -285,10 +285,10 @@ def jsonl_events_sql(
         conds = [f"({rd.text(ef[f][0])} IS NOT NULL OR {rd.member(ef[f][0])} IS NULL)" for f in EVENT_FIELD_ORDER if ef[f]]
         conds += [f"{rd.member(k)} IS NULL" for k in keys if k not in firsts]
         count = " + ".join(f"CAST(v.{ident(k)} IS NOT NULL AS INTEGER)" for k in [*keys, *extra]) or "0"
-        fast = " AND ".join([*conds, f"len(json_keys(line)) = {count}"])
+        fast = " AND ".join([*conds, f"nk = {count}"])
     members = ", ".join(f"CASE WHEN v.{ident(k)} IS NOT NULL THEN {lit(_json.dumps(k) + ':')} || v.{ident(k)} END" for k in extra)
     rebuilt = f"'{{' || concat_ws(',', {members}) || '}}'" if extra else "'{}'"
-    attrs = f"CASE WHEN {fast} THEN {rebuilt} ELSE json_merge_patch(line, {patch}) END"
+    fast_attrs = f"CASE WHEN fast THEN nullif({rebuilt}, '{{}}') END" if fast != "false" else "NULL"
     reason = f"""CASE
       WHEN line = {lit(MARKER)} THEN '{TAG_MARKER}'
       WHEN line IS NULL OR trim(line) = '' THEN '{TAG_REJECT}empty line'
@@ -300,24 +300,29 @@ def jsonl_events_sql(
         f"FROM {source}"
     )
     # Only ts, level, raw_level and message matter for a rejected line (the pipeline moves it to
-    # rejects by its NULL ts, with the reason in raw_level and the line in message); attrs and
-    # reasons are computed only for the rows that need them (CASE evaluates lazily).
+    # rejects by its NULL ts, with the reason in raw_level and the line in message); the merge
+    # and the reasons are computed only for the rows that need them (CASE evaluates lazily).
+    # What every row needs is computed in the subqueries: the same expression costs a third more
+    # inside a CASE of the outer projection.
     return f"""
 INSERT INTO events ({EVENT_COLUMNS})
 SELECT
   CASE WHEN ok THEN ts_any END,
-  CASE WHEN ok THEN {level_or_default('raw_level', vocab)} END,
+  CASE WHEN ok THEN level END,
   CASE WHEN ok THEN raw_level ELSE {reason} END,
   {svc}, host,
   CASE WHEN ok THEN message ELSE coalesce(line, '') END,
   trace_id, span_id, request_id,
-  CASE WHEN ok THEN nullif({attrs}, '{{}}') END,
+  CASE WHEN ok THEN CASE WHEN fast THEN fast_attrs ELSE nullif(json_merge_patch(line, {patch}), '{{}}') END END,
   {lit(source_file)},
   n
 FROM (
-  SELECT *, {ts_ok('ts_any')} AS ok
+  SELECT *, {ts_ok('ts_any')} AS ok, {fast_attrs} AS fast_attrs
   FROM (
-    SELECT *, {epoch_or_iso_ts('ts_raw')} AS ts_any
+    SELECT *, coalesce({fast}, false) AS fast
+    FROM (
+    SELECT *, {epoch_or_iso_ts('ts_raw')} AS ts_any, {level_or_default('raw_level', vocab)} AS level,
+      {"CASE WHEN v IS NOT NULL THEN len(json_keys(line)) END" if fast != "false" else "NULL"} AS nk
     FROM (
       SELECT n, line, v,
         {rd.value(ef['ts'])} AS ts_raw,
@@ -330,6 +335,7 @@ FROM (
         {rd.value(ef['request_id'])} AS request_id,
         * EXCLUDE (n, line, v)
       FROM ({parsed})
+    )
     )
   )
 )
@@ -469,7 +475,7 @@ def text_events_sql(
 INSERT INTO events ({EVENT_COLUMNS})
 SELECT
   CASE WHEN ok THEN ts END,
-  CASE WHEN ok THEN {level} END,
+  CASE WHEN ok THEN level END,
   CASE WHEN ok THEN raw_level ELSE reason END,
   service, host,
   CASE WHEN ok THEN message ELSE coalesce(line, '') END,
@@ -480,7 +486,7 @@ SELECT
 FROM (
   SELECT *, CASE WHEN ok THEN NULL WHEN NOT matched THEN {not_matched} ELSE {bad_match} END AS reason
   FROM (
-   SELECT *, {ok_record} AS ok FROM (
+   SELECT *, {ok_record} AS ok, {level} AS level FROM (
    SELECT * EXCLUDE (ts0), {ts_final} AS ts FROM (
     SELECT n, line, matched, ts_raw, {ts_expr} AS ts0,
       {raw_level} AS raw_level, {svc} AS service, {group('host')} AS host, {message} AS message,
