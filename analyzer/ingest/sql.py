@@ -441,8 +441,21 @@ def text_events_sql(
             val = f"nullif({grp(srcs[0])}, '')" if len(srcs) == 1 else "coalesce(" + ", ".join(f"nullif({grp(x)}, '')" for x in srcs) + ")"
             pairs.append((key, val))
         # Keys of optional groups that did not take part in the match are left out.
-        members = ", ".join(f"CASE WHEN {val} IS NOT NULL THEN {lit(_json.dumps(key) + ':')} || to_json({val}) END" for key, val in pairs)
-        attrs = f"nullif('{{' || concat_ws(',', {members}) || '}}', '{{}}')"
+        if len(pairs) <= 3:
+            # json_object is half the cost of quoting and concatenating, but writes every key it
+            # is given: one branch per set of keys present (most keys first).
+            import itertools
+
+            branches = []
+            for size in range(len(pairs), 0, -1):
+                for chosen in itertools.combinations(range(len(pairs)), size):
+                    cond = " AND ".join(f"{val} IS {'NOT ' if i in chosen else ''}NULL" for i, (_, val) in enumerate(pairs))
+                    args = ", ".join(f"{lit(pairs[i][0])}, {pairs[i][1]}" for i in chosen)
+                    branches.append(f"WHEN {cond} THEN json_object({args})")
+            attrs = f"CASE {' '.join(branches)} END"
+        else:
+            members = ", ".join(f"CASE WHEN {val} IS NOT NULL THEN {lit(_json.dumps(key) + ':')} || to_json({val}) END" for key, val in pairs)
+            attrs = f"CAST(nullif('{{' || concat_ws(',', {members}) || '}}', '{{}}') AS JSON)"
     else:
         attrs = "NULL"
 
