@@ -1,14 +1,13 @@
-"""The manual mitigations the console offers, their targets and parameters, and fault targets.
+"""The manual mitigations the console offers and their parameters.
 
 Every name here is an action of the engine's actuator (a test checks the two lists agree). The
-console only proposes a target; the engine's safety governor and actuator decide and report.
+console only proposes a target (:func:`engine.control.view.action_target`, asked through the
+session); the engine's safety governor and actuator decide and report.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
-
-from engine.fleet.faults import FAULT_KINDS
 
 
 @dataclass(frozen=True)
@@ -51,40 +50,6 @@ def action_named(name: str) -> ManualAction:
     raise KeyError(name)
 
 
-def default_target(engine: Any, action: ManualAction, incident: Any | None) -> str:
-    """The target a person most likely means, from the incident they have selected."""
-    f = engine.fleet
-    kind = action.target_kind
-    if kind == "queue":
-        if incident is not None and incident.entity_kind == "queue":
-            return incident.entity
-        return next(iter(f.queues), "")
-    if kind == "circuit":
-        if incident is not None and incident.entity_kind == "circuit":
-            return incident.entity
-        if incident is not None:
-            for name, b in f.breakers.items():
-                if b.dependency == incident.service:
-                    return name
-        return next(iter(f.breakers), "")
-    if kind == "database":
-        return next((n for n, s in f.services.items() if s.kind == "database"), next(iter(f.services), ""))
-    if kind == "region":
-        if incident is not None and incident.entity_kind == "region":
-            return incident.entity
-        return f.serving if action.name == "failover_region" else f.primary
-    if incident is not None:
-        return incident.service
-    return next(iter(f.services), "")
-
-
-def targets_for(engine: Any, target_kind: str) -> list[str]:
-    """Every entity of a kind (fault targets: service | queue | region)."""
-    f = engine.fleet
-    pools = {"service": f.services, "queue": f.queues, "region": f.regions, "circuit": f.breakers}
-    return list(pools[target_kind])
-
-
 def parse_params(text: str) -> dict[str, Any]:
     """``to=40 flag=new_checkout max_per_second=none`` into a dict (ints, floats, true/false/none).
 
@@ -110,10 +75,3 @@ def parse_params(text: str) -> dict[str, Any]:
                     value = raw
         out[key] = value
     return out
-
-
-def fault_menu(engine: Any) -> list[tuple[str, str, str, str]]:
-    """(fault kind, default target, incident type it leads to, description) for every fault the engine has."""
-    from engine.core import default_target as fault_target
-
-    return [(kind, fault_target(engine.fleet, kind), meta[0], meta[2]) for kind, meta in FAULT_KINDS.items()]

@@ -38,7 +38,13 @@ class ConsoleApp(App[None]):
             self.main.on_first_frame.append(lambda: _write_time(path))
         if self.freeze_startup_objects:
             self.main.on_first_frame.append(_freeze_startup_objects)
+        if callable(getattr(self.session, "start_services", None)):
+            self.main.on_first_frame.append(self._start_services)
         self.push_screen(self.main)
+
+    def _start_services(self) -> None:
+        """The control socket and notification delivery start once the console is on screen."""
+        self.run_worker(self.session.start_services, thread=True, group="services", exit_on_error=False)
 
     def on_unmount(self) -> None:
         self.session.stop()  # idempotent: the CLI stops it again after run() returns
@@ -58,10 +64,10 @@ class ConsoleApp(App[None]):
                 yield SystemCommand(b.description, f"key {b.key_display or b.key.split(',')[0]}", _runner(m, b.action))
         for speed in SPEEDS:
             yield SystemCommand(f"Speed ×{speed:g}", "set the engine's clock speed", lambda s=speed: m.set_speed(s))
-        from console.tui.actions import fault_menu
-
-        with self.session.engine.lock:
-            menu = fault_menu(self.session.engine)
+        try:
+            menu = self.session.fault_menu()
+        except Exception:  # an attached engine that went away: no fault commands to offer
+            menu = []
         for kind, target, itype, desc in menu:
             yield SystemCommand(f"Inject {kind} on {target}", f"{itype}: {desc}", lambda k=kind, t=target: m.inject_fault(k, t))
 

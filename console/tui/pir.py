@@ -37,18 +37,9 @@ PIR_DRAFTER: Callable[[PirFacts], str] | None = None
 
 
 def collect_facts(session: Any, incident_id: str) -> PirFacts:
-    """Copy one incident's facts from the live engine."""
-    engine = session.engine
-    with engine.lock:
-        inc = engine.get_incident(incident_id)
-        rb = engine.policy.runbooks[inc.type]
-        level = engine.policy.severity.levels[inc.max_severity]
-        events = [
-            {"at_ms": e.observed_at_ms, "kind": e.kind, "actor": e.actor, "summary": e.summary, "severity": e.severity, "data": dict(e.data)}
-            for e in inc.events
-        ]
-        notes = [n.to_dict() for n in engine.outbox.items if n.incident_id == inc.id]
-        return PirFacts(inc.summary(), events, rb.runbook.title, rb.runbook.mttr_target_s, level.pir_due_s, level.ack_within_s, notes)
+    """Copy one incident's facts from the session's engine (in this process or attached)."""
+    d = session.incident_facts(incident_id)
+    return PirFacts(d["incident"], d["events"], d["runbook_title"], d["mttr_target_s"], d["pir_due_s"], d["ack_within_s"], d["notifications"])
 
 
 def draft_for(session: Any, incident_id: str) -> tuple[str, str]:
@@ -79,7 +70,7 @@ def analyzer_draft(session: Any, facts: PirFacts) -> str | None:
     ledger = Ledger(dd.ledger_path, readonly=True)
     try:
         anchors = KeyStore.open(dd.keys_dir).anchors()
-        draft, _ = create_pir(dd.analyzer_db_path, ledger, facts.incident["id"], facts.incident["title"], now_ms=session.engine.now_ms, anchors=anchors, data_dir=dd, policy=session.policy)
+        draft, _ = create_pir(dd.analyzer_db_path, ledger, facts.incident["id"], facts.incident["title"], now_ms=session.now_ms, anchors=anchors, data_dir=dd, policy=session.policy)
     finally:
         ledger.close()
     return str(draft.text)

@@ -280,6 +280,9 @@ class ConsoleSession:
         self.receipts = receipts and data_dir is not None
         self._notices: deque[dict[str, Any]] = deque(maxlen=5000)
         self._stopped = False
+        from engine.control.view import ViewExtras
+
+        self.extras = ViewExtras(engine)  # the on-call pair and delivery failures, for the view
         with engine.lock:
             self._notices.extend(list(engine.notices)[-200:])
             engine.on_notice(self._notices.append)
@@ -352,6 +355,82 @@ class ConsoleSession:
     def stopped(self) -> bool:
         return self._stopped
 
+    # ------------------------------------------------------------------ reading the engine
+    @property
+    def now_ms(self) -> int:
+        return self.engine.now_ms
+
+    def read_view(self, selected_id: str | None = None, spark_samples: int | None = None) -> Any:
+        """A :class:`~engine.control.view.ConsoleView` of the engine (worker thread, 4 Hz)."""
+        from engine.control.view import SPARK_SAMPLES, read_engine_view
+
+        return read_engine_view(
+            self.engine,
+            selected_id,
+            SPARK_SAMPLES if spark_samples is None else spark_samples,
+            speed=self.speed,
+            paused=self.paused,
+            mode=self.mode,
+            title=self.title,
+            script=self.script_progress(),
+            crash=self.crash_text,
+            notices=self.drain_notices(),
+            extras=self.extras,
+        )
+
+    def incident_events(self, incident_id: str) -> Any:
+        from engine.control.view import incident_events
+
+        return incident_events(self.engine, incident_id)
+
+    def incident_facts(self, incident_id: str) -> dict[str, Any]:
+        from engine.control.view import incident_facts
+
+        return incident_facts(self.engine, incident_id)
+
+    def similar_query(self, incident_id: str) -> tuple[str, dict[str, Any], list[str]]:
+        from engine.control.view import similar_query
+
+        return similar_query(self.engine, incident_id)
+
+    def fault_menu(self) -> list[tuple[str, str, str, str]]:
+        from engine.control.view import fault_menu
+
+        return fault_menu(self.engine)
+
+    def fault_targets(self) -> dict[str, list[str]]:
+        from engine.control.view import fault_targets
+
+        return fault_targets(self.engine)
+
+    def action_targets(self, actions: list[tuple[str, str]], incident_id: str | None) -> dict[str, str]:
+        from engine.control.view import action_targets
+
+        return action_targets(self.engine, actions, incident_id)
+
+    # ------------------------------------------------------------------ warroom
+    def _room_root(self) -> Path:
+        if self.data_dir is None:
+            raise ValueError("this session has no data directory: a warroom is kept in one")
+        return self.data_dir.root
+
+    def warroom_state(self, incident_id: str) -> dict[str, Any] | None:
+        """The incident's warroom as the screen shows it (None: no room yet)."""
+        from engine.warroom.live import room_state
+
+        return room_state(self._room_root(), self.engine, incident_id)
+
+    def warroom_open(self, incident_id: str, *, ic: str | None = None, scribe: str | None = None) -> dict[str, Any]:
+        from engine.warroom.live import open_room
+
+        return open_room(self._room_root(), self.engine, incident_id, by=self.actor, ic=ic, scribe=scribe)
+
+    def warroom_change(self, incident_id: str, change: str, **args: Any) -> dict[str, Any]:
+        """One change to the room (write, assign, handover, check, close) as this operator."""
+        from engine.warroom.live import change_room
+
+        return change_room(self._room_root(), self.engine, incident_id, change, by=self.actor, **args)
+
     # ------------------------------------------------------------------ operator actions
     def _record(self, kind: str, args: dict[str, Any]) -> None:
         if self.recorder is not None:
@@ -406,20 +485,55 @@ class ConsoleSession:
 class LiveSession(ConsoleSession):
     """A live engine on the wall clock (``ggen console``)."""
 
-    def __init__(self, live: Any, *, temp_dir: Path | None = None, **kwargs: Any) -> None:
+    def __init__(self, live: Any, *, temp_dir: Path | None = None, pending: list[Callable[[Any], Any]] | None = None, **kwargs: Any) -> None:
         super().__init__(live.engine, data_dir=live.data_dir, **kwargs)
         self.live = live
         self.temp_dir = temp_dir
         self.mode = "replay" if self.replay_of else ("scenario" if self.scenario is not None else "live")
-        for svc in live.services:  # notification delivery: show each attempt as it is recorded
-            if callable(getattr(svc, "subscribe", None)) and hasattr(svc, "feed"):
-                svc.subscribe(self._delivery_record)
+        self.extras.services = live.services
+        self._pending = list(pending or [])  # services to start after the first frame
+        self._services_lock = threading.Lock()
+        for svc in live.services:
+            self._watch_delivery(svc)
+
+    def _watch_delivery(self, svc: Any) -> None:
+        """Notification delivery: show each attempt in the notices feed as it is recorded."""
+        if callable(getattr(svc, "subscribe", None)) and hasattr(svc, "feed"):
+            svc.subscribe(self._delivery_record)
 
     def _delivery_record(self, rec: dict[str, Any]) -> None:
-        outcome = str(rec.get("outcome", ""))
-        why = f": {rec['error']}" if rec.get("error") else ""
-        text = f"{rec.get('channel')} ({rec.get('type')}) -> {rec.get('recipient')}: {outcome}{why}"
-        self._notices.append({"at_ms": self.engine.now_ms, "kind": f"delivery.{outcome}", "text": text})
+        from engine.control.view import delivery_notice
+
+        self._notices.append(delivery_notice(rec, self.engine.now_ms))
+
+    def start_services(self) -> list[str]:
+        """Start what :func:`open_live_session` left for after the first frame (the control socket,
+        notification delivery): the console is on screen sooner, and nothing is lost meanwhile:
+        delivery starts with every notification the outbox already holds. Returns the problems
+        (also shown as notices). Idempotent; a no-op once the session is stopped."""
+        problems: list[str] = []
+        with self._services_lock:
+            pending, self._pending = self._pending, []
+            if self._stopped:
+                return problems
+            live, eng = self.live, self.engine
+            for attach_fn in pending:
+                before = len(live.services)
+                try:
+                    with eng.lock:  # no notification slips between the backlog and the listener
+                        attach_fn(live)
+                        for svc in live.services[before:]:
+                            svc.start()
+                            self._watch_delivery(svc)
+                            if callable(getattr(svc, "submit", None)) and getattr(svc, "outbox", None) is live.outbox:
+                                for n in list(live.outbox.items):
+                                    svc.submit(n)
+                except Exception as exc:  # shown in the console; the engine keeps running
+                    del live.services[before:]
+                    msg = f"{getattr(attach_fn, '__name__', 'service')} did not start: {type(exc).__name__}: {exc}"
+                    problems.append(msg)
+                    self.console_notice("console.error", msg)
+        return problems
 
     @property
     def speed(self) -> float:
@@ -444,7 +558,8 @@ class LiveSession(ConsoleSession):
 
     def _stop(self) -> None:
         try:
-            self.live.stop()
+            with self._services_lock:  # not while services are being started
+                self.live.stop()
         finally:
             if self.temp_dir is not None:
                 shutil.rmtree(self.temp_dir, ignore_errors=True)
@@ -561,9 +676,14 @@ def open_live_session(
     policy: Policy | None = None,
     engine_class: type[ScriptedEngine] = ScriptedEngine,
     attach: bool = True,
+    defer_services: bool = False,
 ) -> LiveSession:
     """Start the engine for ``ggen console`` and return its session (with ``attach``, also the
     control socket, notification delivery and the roster: see :func:`live_attachments`).
+
+    With ``defer_services`` the control socket and notification delivery are left for
+    :meth:`LiveSession.start_services` (the console calls it after its first frame); the ledger
+    and the roster are in place before the engine's first tick either way.
 
     Raises :class:`~engine.live.DataDirLocked` when another engine holds ``data_dir``,
     :class:`ReplayError` for an unplayable replay file, KeyError for an unknown scenario and
@@ -599,9 +719,13 @@ def open_live_session(
 
     who = actor or default_actor()
     live = LiveEngine(data_dir, seed=seed, speed=speed, policy=pol, dry_run=dry_run, kill_switch=kill_switch, engine_factory=factory, description=f"ggen console by {who} (speed {speed:g}x, seed {seed})")
+    pending: list[Callable[[Any], Any]] = []
     try:
         for attach_fn in live_attachments() if attach else []:
-            attach_fn(live)
+            if defer_services and getattr(attach_fn, "__name__", "") in DEFERRABLE:
+                pending.append(attach_fn)
+            else:
+                attach_fn(live)
         live.start()
     except BaseException:
         if temp_dir is not None:
@@ -613,20 +737,34 @@ def open_live_session(
             record,
             Recording(seed=seed, scenario=sc.name if sc else None, fleet_size=fleet_size, dry_run=dry_run, kill_switch=kill_switch, started_at=iso_utc(live.engine.started_ms), source="console"),
         )
-    return LiveSession(live, temp_dir=temp_dir, actor=who, scenario=sc, recorder=recorder, replay_of=replay_of)
+    return LiveSession(live, temp_dir=temp_dir, actor=who, scenario=sc, recorder=recorder, replay_of=replay_of, pending=pending)
+
+
+DEFERRABLE = ("attach_control", "attach_delivery")  # may start after the first frame
+
+
+class Attachment:
+    """``attach_<thing>(live)`` of an engine package, imported only when it is attached (the
+    delivery and control packages are not needed for the first frame)."""
+
+    def __init__(self, module: str, name: str) -> None:
+        self.module = module
+        self.__name__ = name
+
+    def __call__(self, live: Any) -> Any:
+        import importlib
+
+        return getattr(importlib.import_module(self.module), self.__name__)(live)
 
 
 def live_attachments() -> list[Callable[[Any], Any]]:
     """What a face running the engine attaches before starting it, as ``ggen watch`` does: the
-    control socket (so every other ``ggen`` command reaches this engine), notification delivery
-    and the on-call roster. Each is used when its package is present."""
-    import importlib
+    on-call roster, the control socket (so every other ``ggen`` command reaches this engine) and
+    notification delivery. Each is used when its package is present."""
+    import importlib.util
 
-    out = []
-    for module, name in (("engine.control", "attach_control"), ("engine.delivery", "attach_delivery"), ("engine.oncall", "attach_roster")):
-        try:
-            fn = getattr(importlib.import_module(module), name)
-        except (ImportError, AttributeError):
-            continue
-        out.append(fn)
+    out: list[Callable[[Any], Any]] = []
+    for module, name in (("engine.oncall", "attach_roster"), ("engine.control", "attach_control"), ("engine.delivery", "attach_delivery")):
+        if importlib.util.find_spec(module) is not None:
+            out.append(Attachment(module, name))
     return out

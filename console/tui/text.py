@@ -8,6 +8,7 @@ from typing import Iterable
 from rich.text import Text
 
 from console.cli.common import safe_text
+from engine.control.view import countdown as countdown  # the ack column's m:ss, shared with the engine's view
 
 SPARK = "▁▂▃▄▅▆▇█"
 
@@ -26,7 +27,7 @@ STATE_STYLE = {
     "escalated": "bold magenta",
 }
 
-LEVEL_STYLE = {"alert": "bold red", "warn": "yellow", "ok": "green", "idle": "dim"}
+LEVEL_STYLE = {"alert": "bold red", "stale": "bold yellow", "warn": "yellow", "ok": "green", "idle": "dim"}
 
 TYPE_SHORT = {
     "queue_backlog_overflow": "queue backlog",
@@ -84,16 +85,26 @@ def duration(ms: int | float | None) -> str:
     return f"{sign}{s // 86400}d{s % 86400 // 3600:02d}h"
 
 
-def countdown(ms: int) -> str:
-    """``m:ss`` (or ``h:mm:ss``) for a time left; callers say whether it is late."""
-    s = max(0, int(ms // 1000))
-    if s >= 3600:
-        return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
-    return f"{s // 60}:{s % 60:02d}"
+UNKNOWN = "?"  # a value a real source did not provide fresh: never shown as a number
+
+
+def known(v: float | None) -> bool:
+    """A value that can be shown (not NaN, not None: a stale signal is unknown)."""
+    return v is not None and math.isfinite(v)
+
+
+def fixed(v: float | None, spec: str) -> str:
+    """``format(v, spec)``, or ``?`` padded to the same width when the value is unknown."""
+    if known(v):
+        return format(v, spec)
+    width = "".join(ch for ch in spec.split(".")[0] if ch.isdigit())
+    return format(UNKNOWN, f">{width}") if width else UNKNOWN
 
 
 def number(v: float) -> str:
-    """A rate or count in at most five characters: ``812``, ``4.2k``, ``1.3M``."""
+    """A rate or count in at most five characters: ``812``, ``4.2k``, ``1.3M``; ``?`` when unknown."""
+    if not known(v):
+        return UNKNOWN
     a = abs(v)
     if a >= 1_000_000:
         return f"{v / 1_000_000:.1f}M"

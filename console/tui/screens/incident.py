@@ -1,7 +1,6 @@
 """Screens about one incident: its timeline (event log), its PIR draft, similar past incidents."""
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
@@ -139,28 +138,6 @@ class PirScreen(Screen[None]):
             self.notify(f"PIR draft written to {event.path}", markup=False)
 
 
-def similar_signals(session: Any, incident_id: str) -> tuple[str, dict[str, Any], list[str]]:
-    """(incident type, signals, ids to exclude) for the knowledge base's similarity query."""
-    engine = session.engine
-    with engine.lock:
-        inc = engine.get_incident(incident_id)
-        signals: dict[str, Any] = {"service": inc.service, "region": inc.region}
-        for e in inc.events:
-            if e.kind == "incident.detected":
-                for k in ("suspected_bottleneck", "signal", "trigger_reason"):
-                    if isinstance(e.data.get(k), str):
-                        signals[k] = e.data[k]
-            if e.kind == "recovery.verified" and isinstance(e.data.get("root_cause"), str):
-                signals["root_cause_hint"] = e.data["root_cause"]
-        try:
-            for k, v in engine.signals(inc.entity_kind, inc.entity).items():
-                if math.isfinite(v):  # stale signals from a real source are left out
-                    signals[k] = int(round(v))
-        except (KeyError, ValueError):
-            pass
-        return inc.type, signals, [inc.id]
-
-
 class SimilarScreen(Screen[None]):
     """Past incidents from the knowledge base that look like this one."""
 
@@ -188,7 +165,7 @@ class SimilarScreen(Screen[None]):
             self.post_message(SimilarIncidentsFound(self.incident_id, [], f"knowledge base not available: {exc}"))
             return
         try:
-            itype, signals, exclude = similar_signals(self.session, self.incident_id)
+            itype, signals, exclude = self.session.similar_query(self.incident_id)
             hits = similar_incidents(itype, signals, limit=5, data_dir=self.session.data_dir, exclude=exclude)
         except Exception as exc:  # a broken index or entry is shown, never raised into the UI
             self.post_message(SimilarIncidentsFound(self.incident_id, [], f"{type(exc).__name__}: {exc}"))

@@ -20,7 +20,7 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer
 
-from console.tui.actions import MANUAL_ACTIONS, default_target, fault_menu, targets_for
+from console.tui.actions import MANUAL_ACTIONS
 from console.tui.messages import ActionCompleted, ReceiptsVerified, ViewRefreshed
 from console.tui.text import TYPE_SHORT, literal, short_id
 from console.tui.view import ConsoleView, read_view
@@ -307,9 +307,11 @@ class MainScreen(Screen[None]):
 
         s = self.session
         iid = self.selected_id
-        with s.engine.lock:
-            inc = s.engine.incidents.get(iid) if iid else None
-            defaults = {a.name: default_target(s.engine, a, inc) for a in MANUAL_ACTIONS}
+        try:
+            defaults = s.action_targets([(a.name, a.target_kind) for a in MANUAL_ACTIONS], iid)
+        except Exception as exc:  # an attached engine that stopped answering
+            self.notify(f"cannot reach the engine: {exc}", severity="error", markup=False)
+            return
         label = self._incident_label(iid) if iid else "no incident selected"
 
         def chosen(req: MitigationRequest | None) -> None:
@@ -331,11 +333,12 @@ class MainScreen(Screen[None]):
         from console.tui.screens.chaos import ChaosScreen
 
         s = self.session
-        with s.engine.lock:
-            menu = fault_menu(s.engine)
-            from engine.fleet.faults import FAULT_KINDS
-
-            pools = {kind: targets_for(s.engine, FAULT_KINDS[kind][1]) for kind, *_ in menu}
+        try:
+            menu = s.fault_menu()
+            pools = s.fault_targets()
+        except Exception as exc:  # an attached engine that stopped answering
+            self.notify(f"cannot reach the engine: {exc}", severity="error", markup=False)
+            return
 
         def chosen(choice: tuple[str, str] | None) -> None:
             if choice is not None:
@@ -378,7 +381,7 @@ class MainScreen(Screen[None]):
 
     def action_dry_run(self) -> None:
         s = self.session
-        on = not s.engine.governor.dry_run
+        on = not (self.view.dry_run if self.view is not None else False)
 
         def toggle() -> str:
             s.set_dry_run(on)
@@ -391,7 +394,7 @@ class MainScreen(Screen[None]):
 
     def action_kill_switch(self) -> None:
         s = self.session
-        on = not s.engine.governor.kill_switch
+        on = not (self.view.kill_switch if self.view is not None else False)
 
         def toggle() -> str:
             s.set_kill_switch(on)

@@ -8,7 +8,7 @@ from console.tui.text import SEVERITY_STYLE, duration, literal, stamp
 from console.tui.view import ConsoleView
 from console.tui.widgets import show_text
 
-MODE_BADGE = {"live": ("LIVE", "bold white on dark_green"), "scenario": ("SCENARIO", "bold black on yellow"), "replay": ("REPLAY", "bold white on blue"), "virtual": ("VIRTUAL", "bold white on grey37")}
+MODE_BADGE = {"attached": ("ATTACHED", "bold white on dark_cyan"), "live": ("LIVE", "bold white on dark_green"), "scenario": ("SCENARIO", "bold black on yellow"), "replay": ("REPLAY", "bold white on blue"), "virtual": ("VIRTUAL", "bold white on grey37")}
 
 
 def _speed(x: float) -> str:
@@ -24,6 +24,13 @@ class StatusBar(Static):
         t.append(f" {label} ", style)
         t.append(" ")
         t.append_text(literal(v.fleet_name, "bold"))
+        if v.source != "sim":
+            t.append(" via ", "dim")
+            t.append_text(literal(v.source, "bold cyan"))
+        stale = v.stale_signals
+        if stale:
+            t.append(" ")
+            t.append(f" STALE: {stale} signal{'s' if stale != 1 else ''} ", "bold black on yellow")
         t.append(f"  {stamp(v.now_ms)}  ")
         if v.crash:
             t.append(" ENGINE STOPPED ", "bold white on red")
@@ -49,6 +56,9 @@ class StatusBar(Static):
             t.append(worst, SEVERITY_STYLE.get(worst, ""))
         else:
             t.append("no open incidents", "green")
+        if v.delivery_failures:
+            t.append("  ")
+            t.append(f" UNSENT {v.delivery_failures} ", "bold white on red")
         if v.faults:
             t.append(f"  faults {len(v.faults)}", "red")
         if v.script is not None:

@@ -13,15 +13,15 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from console.cli.common import safe_text
-from console.tui.text import LEVEL_STYLE, SEVERITY_STYLE, number, sparkline
+from console.tui.text import LEVEL_STYLE, SEVERITY_STYLE, fixed, number, sparkline
 from console.tui.view import ServiceRow
 
-_LEVEL_RANK = {"alert": 0, "warn": 1, "ok": 2}
+_LEVEL_RANK = {"alert": 0, "stale": 1, "warn": 2, "ok": 3}
 _SEV_RANK = {"Sev1": 1, "Sev2": 2, "Sev3": 3, "Sev4": 4}
 
 
 def health_order(rows: list[ServiceRow]) -> list[ServiceRow]:
-    """Alerts first (most severe incident first), then warnings, then fleet order."""
+    """Alerts first (most severe incident first), then unknown (stale), then warnings, then fleet order."""
     return sorted(rows, key=lambda r: (_LEVEL_RANK[r.level], _SEV_RANK.get(r.severity or "", 9), r.order))
 
 
@@ -84,13 +84,14 @@ class FleetTable(ScrollView, can_focus=True):
         if len(name) > name_w:
             name = name[: name_w - 1] + "…"
         err_style = level if r.level != "ok" else ""
+        mark = "?" if r.stale and not r.severity else ("●" if r.healthy else "○")  # unknown is never drawn as healthy
         segs = [
-            Segment("●" if r.healthy else "○", self._style(mark_style)),
+            Segment(mark, self._style(mark_style)),
             Segment(" "),
             Segment(f"{name:<{name_w}}", self._style("bold" if r.critical else "")),
             Segment(f" {number(r.rps):>6} ", self._style("")),
             Segment(sparkline(r.rps_hist, spark_w), self._style("blue")),
-            Segment(f" {r.error_pct:>6.2f} ", self._style(err_style)),
+            Segment(f" {fixed(r.error_pct, '>6.2f')} ", self._style(err_style)),
             Segment(sparkline(r.err_hist, spark_w, self.floors.get("error_pct", 0.0)), self._style("red" if r.level != "ok" else "dark_red")),
             Segment(f" {number(r.p99_ms):>6} ", self._style(err_style)),
             Segment(sparkline(r.p99_hist, spark_w, self.floors.get("p99_ms", 0.0)), self._style("yellow" if r.level != "ok" else "dark_goldenrod")),

@@ -4,7 +4,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import DataTable
 
-from console.tui.text import SEVERITY_STYLE, STATE_STYLE, STEP_MARK, TYPE_SHORT, clock, duration, literal, short_id
+from console.tui.text import SEVERITY_STYLE, STATE_STYLE, STEP_MARK, TYPE_SHORT, clock, duration, fixed, literal, short_id
 from console.tui.view import IncidentDetail, IncidentRow
 from console.tui.widgets import TextView
 
@@ -128,7 +128,7 @@ def detail_text(d: IncidentDetail, now_ms: int) -> Text:
     t.append(" · ack ", "dim")
     if r.ack_level == "waiting":
         t.append(f"{r.ack_text} left", ACK_STYLE["waiting"])
-        t.append(f" (SLA {duration(d.ack_within_s * 1000)} from escalation)", "dim")
+        t.append(f" (SLA {duration(d.ack_within_s * 1000)} from {'the page' if r.ack_from == 'page' else 'escalation'})", "dim")
     elif r.ack_level == "late":
         t.append(f"{r.ack_text} past the {duration(d.ack_within_s * 1000)} SLA", ACK_STYLE["late"])
     elif r.ack_level == "auto":
@@ -191,7 +191,7 @@ def detail_text(d: IncidentDetail, now_ms: int) -> Text:
     for c in d.criteria:
         t.append(" ✓ " if c.holds else " ✗ ", "green" if c.holds else "red")
         t.append(f"{c.signal} {c.op} {c.value:g}", "")
-        t.append(f"   now {c.current:.4g}\n", "dim")
+        t.append(f"   now {fixed(c.current, '.4g')}\n", "dim")
     if r.escalated and r.open and d.manual.get("mitigate"):
         t.append("\nManual procedure (runbook)\n", "bold underline")
         for cmd in d.manual["diagnose"][:3] + d.manual["mitigate"]:

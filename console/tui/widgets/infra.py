@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from rich.text import Text
 
-from console.tui.text import LEVEL_STYLE, literal, number, sparkline
+from console.tui.text import LEVEL_STYLE, fixed, literal, number, sparkline
 from console.tui.view import ConsoleView
 from console.tui.widgets import TextView
 
@@ -24,21 +24,21 @@ class InfraPanel(TextView):
             t.append(" ● " if ok else " ○ ", "green" if ok else "bold red")
             t.append_text(literal(r.name, "bold" if r.serving else ""))
             t.append(f" {r.role:<7}", "dim")
-            t.append(f" dns {r.weight_pct:>5.1f}%")
+            t.append(f" dns {fixed(r.weight_pct, '>5.1f')}%")
             t.append("  serving" if r.serving else "         ", "cyan")
             if r.failed_checks:
                 t.append(f"  {r.failed_checks} failed checks", "bold red")
             elif not r.up:
                 t.append("  down", "bold red")
             else:
-                t.append(f"  lag {r.replication_lag_ms:.0f} ms", "dim")
+                t.append(f"  lag {fixed(r.replication_lag_ms, '.0f')} ms", "dim")
             t.append("\n")
         not_closed = [b for b in v.breakers if b.state != "CLOSED"]
         t.append("Breakers", "bold")
         t.append(f"  {len(v.breakers) - len(not_closed)}/{len(v.breakers)} closed", "dim")
         t.append("\n")
         for b in not_closed:
-            t.append(f" {b.state:<9}", BREAKER_STYLE.get(b.state, ""))
+            t.append(f" {b.state:<10}", BREAKER_STYLE.get(b.state, ""))
             t.append_text(literal(b.name))
             if b.override:
                 t.append(" (override)", "magenta")
@@ -53,7 +53,7 @@ class InfraPanel(TextView):
                 t.append_text(literal(f" {q.tenant[:name_w]:<{name_w}}"))
                 t.append(f" {number(q.depth):>6} ", style)
                 t.append(sparkline(q.depth_hist, 16, v.spark_floor.get("depth", 0.0)), "blue" if q.level == "ok" else style)
-                t.append(f" {q.lag_p99_s:>5.0f}s {q.concurrency:>3}/{q.limit}")
+                t.append(f" {fixed(q.lag_p99_s, '>5.0f')}s {q.concurrency:>3}/{q.limit}")
                 t.append("\n")
         if v.advisories:
             t.append(f"Advisories {v.advisories}", "yellow")
