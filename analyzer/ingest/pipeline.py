@@ -1,5 +1,8 @@
-"""Ingest orchestration: one transaction per file, parsing inside DuckDB, Python only for
-detection, the rare slow paths (sanitizing bad bytes, OTLP, CSV, JSON arrays) and bookkeeping."""
+"""Ingest orchestration: parsing inside DuckDB, Python only for detection, the rare slow paths
+(sanitizing bad bytes, OTLP, CSV, JSON arrays) and bookkeeping. Each file is one transaction,
+except line files of events: their rows are committed first and numbered, finished and recorded
+in a second transaction (see ``_ingest_one``); a run killed in between leaves only unnumbered
+rows, which the next run deletes."""
 from __future__ import annotations
 
 import csv
@@ -195,7 +198,7 @@ def ingest_paths(
 ) -> IngestSummary:
     """Load files, globs, directories, .gz files and ``-`` (stdin) into the DuckDB at ``db_path``.
 
-    Each file is detected (or read as ``fmt``) and loaded in its own transaction; a file already
+    Each file is detected (or read as ``fmt``) and loaded on its own (see the module notes); a file already
     ingested with the same size and mtime, or with the same content under another name, is
     skipped, a grown file gets only its new lines, a rewritten file replaces its old rows.
     Raises :class:`IngestError` for a bad request (missing path, unknown format or zone); bad

@@ -5,9 +5,15 @@ produce. A line that parses becomes an event; a line that does not is staged in 
 statement with ``ts`` NULL and a tag in ``raw_level`` (``\\x01R`` reject, ``\\x01S`` a record start
 that was rejected, ``\\x01C`` a continuation candidate, ``\\x01M`` a line the sanitizer already
 rejected), and :mod:`analyzer.ingest.pipeline` moves those few rows to ``rejects`` or onto the
-record above before the transaction commits. So the accounting identity (lines = events +
+record above before the file is recorded. So the accounting identity (lines = events +
 continuations + rejects) holds by construction. Rows are appended in file order, so the line
-number of each is its row id minus the first one (set by one UPDATE after the insert).
+number of each is its row id minus the first one (set by one UPDATE once the rows are committed).
+
+Speed notes that shaped the SQL (measured per 1M lines, bench/ingest_bench.py): what every row
+needs is computed in subqueries, not inside a CASE of the outer projection (a third cheaper);
+anything that can raise on a bad line is written once, inside a CASE (DuckDB hoists repeated
+expressions out of CASE and would run it on every line); regex groups are read at most four at a
+time for one-pass patterns (RE2's fastest engine).
 """
 from __future__ import annotations
 
