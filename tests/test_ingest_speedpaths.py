@@ -183,3 +183,13 @@ def test_a_remembered_catalog_loads_without_pydantic(tmp_path: Path) -> None:
     first = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout.split()
     again = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout.split()
     assert first[1] == "True" and again == [first[0], "False"]
+
+
+def test_ingest_writes_smaller_row_groups_and_readers_open_the_file_as_usual(tmp_path: Path) -> None:
+    p = tmp_path / "rg.log"
+    p.write_text(_log(100_000))
+    ingest(tmp_path, p)
+    groups = rows(tmp_path, "SELECT row_group_id, max(count) AS n FROM pragma_storage_info('events') WHERE column_name = 'ts' GROUP BY 1 ORDER BY 1")
+    assert len(groups) > 100_000 // 122_880 + 1
+    assert max(g["n"] for g in groups) == pipeline.ROW_GROUP_ROWS
+    assert sum(g["n"] for g in groups) == 100_000

@@ -47,6 +47,14 @@ from analyzer.ingest.sources import (
 # one writer per 48 MB it may reserve (4 MB for each of the 12 columns of events) and reserves at
 # most a quarter of the limit, so under about 224 MB it writes on one thread whatever the core
 # count. The limit is a ceiling: a second writer costs about 40 MB more in practice.
+# Row groups written by ingest hold 28,672 rows (DuckDB's default is 122,880). DuckDB's CSV reader
+# hands the insert batches of 1 MB of lines, and the ordered insert holds batches in memory until
+# a run of them fills 90-100% of one, two or three row groups, then copies them into it. Smaller
+# row groups mean shorter runs (2 batches of syslog, 5 of JSON Lines rather than 8 and 20): about
+# 40 MB less memory and 0.1 s less CPU per 1M lines, and time-window queries skip finer ranges;
+# the file grows by a few per cent (JSON Lines) to 40% (syslog, whose rows compress best). The
+# size belongs to the attached database, so other readers and writers are unaffected.
+ROW_GROUP_ROWS = 14 * 2048
 MIN_MEMORY_MB = 96
 WRITER_MEMORY_MB = 4 * 12 * 4  # limit needed per writer thread beyond the first
 MAX_MEMORY_MB = 1024
@@ -212,9 +220,12 @@ def ingest_paths(
     sources = expand(list(paths), stdin=stdin)
     summary = IngestSummary(str(db_path))
     db_path.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect()
     try:
-        con = duckdb.connect(str(db_path))
+        con.execute(f"ATTACH {q.lit(str(db_path))} AS analyzer (ROW_GROUP_SIZE {ROW_GROUP_ROWS})")
+        con.execute("USE analyzer")
     except duckdb.Error as exc:
+        con.close()
         raise IngestError(f"{db_path}: cannot open the database ({str(exc).splitlines()[0]})") from None
     try:
         threads = int(con.execute("SELECT current_setting('threads')").fetchone()[0])
