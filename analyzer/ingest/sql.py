@@ -56,49 +56,63 @@ def read_lines(path: str, compression: str = "none") -> str:
     )
 
 
-def level_sql(raw: str, vocab: LevelVocabulary, numeric: bool = True) -> str:
-    """Normalize the level text ``raw`` (a SQL expression) to TRACE..FATAL, NULL when unknown.
+# A layered expression: select-list items for subqueries stacked innermost first, then the final
+# expression over their columns. Anything used more than once is computed once in a layer: DuckDB
+# hoists a repeated expression out of a CASE (or a COALESCE) and runs it on every row.
+Layered = tuple[list[list[str]], str]
 
-    Words are one lookup in a constant map (cheaper than a chain of IN lists); numbers (pino,
-    bunyan) are tried only for what the map does not know.
-    """
+
+def stack(inner: str, layers: list[list[str]]) -> str:
+    """``inner`` (a query) under one ``SELECT *, ...`` per layer of select items."""
+    for items in layers:
+        if items:
+            inner = f"SELECT *, {', '.join(items)} FROM ({inner})"
+    return inner
+
+
+def _level_word(raw: str, vocab: LevelVocabulary) -> str:
     pairs = [(w.lower(), level) for level in LEVELS for w in vocab.words.get(level, [])]  # type: ignore[call-overload]
-    if pairs:
-        word = "MAP {" + ", ".join(f"{lit(w)}: '{level}'" for w, level in pairs) + f"}}[lower({raw})]"
-    else:
-        word = "CAST(NULL AS VARCHAR)"
+    if not pairs:
+        return "CAST(NULL AS VARCHAR)"
+    # One lookup in a constant map (cheaper than a chain of IN lists).
+    return "MAP {" + ", ".join(f"{lit(w)}: '{level}'" for w, level in pairs) + f"}}[lower({raw})]"
+
+
+def level_or_default(raw: str, vocab: LevelVocabulary, numeric: bool = True) -> Layered:
+    """Normalize the level text ``raw`` (a column) to TRACE..FATAL, the default when unknown or
+    missing. Level words first; numbers (pino, bunyan) only for what the words do not know."""
+    word = _level_word(raw, vocab)
     if not numeric:
-        return word
-    num = f"TRY_CAST({raw} AS DOUBLE)"
+        return [], f"coalesce({word}, '{vocab.default}')"
     thresholds = sorted(vocab.numeric_min.items(), key=lambda kv: -kv[1])
-    inner = " ".join(f"WHEN {num} >= {v} THEN '{lvl}'" for lvl, v in thresholds)
-    return f"coalesce({word}, CASE WHEN {num} IS NOT NULL THEN CASE {inner} END END)"
+    inner = " ".join(f"WHEN _lvl_num >= {v} THEN '{lvl}'" for lvl, v in thresholds)
+    layers = [[f"{word} AS _lvl_word"], [f"CASE WHEN _lvl_word IS NULL THEN TRY_CAST({raw} AS DOUBLE) END AS _lvl_num"]]
+    return layers, f"coalesce(_lvl_word, CASE {inner} END, '{vocab.default}')"
 
 
-def level_or_default(raw: str, vocab: LevelVocabulary, numeric: bool = True) -> str:
-    """Like :func:`level_sql` but never NULL: unknown or missing levels get the default."""
-    return f"coalesce({level_sql(raw, vocab, numeric)}, '{vocab.default}')"
-
-
-def epoch_or_iso_ts(text: str) -> str:
-    """A TIMESTAMPTZ from text that is an epoch number (s/ms/us/ns by magnitude) or ISO-8601.
+def epoch_or_iso_ts(text: str) -> Layered:
+    """A TIMESTAMPTZ from the text column ``text``: ISO-8601 (any fraction and offset, a comma
+    before the fraction too) or an epoch number (s/ms/us/ns told apart by magnitude).
 
     Strings without an offset are read in the session time zone, which the pipeline sets to the
-    zone given by ``--tz`` (UTC by default). Epoch numbers are always UTC.
+    zone given by ``--tz`` (UTC by default). Epoch numbers are always UTC. The common case (ISO
+    with a dot) is one cast; numbers and comma fractions are tried only for what is left.
     """
-    num = f"TRY_CAST({text} AS DOUBLE)"
-    big = f"TRY_CAST({text} AS HUGEINT)"
-    first = f"TRY_CAST({text} AS TIMESTAMPTZ)"
-    epoch = (
-        f"CASE WHEN abs({num}) < 1e11 THEN to_timestamp({num}) "
-        f"WHEN abs({num}) < 1e14 THEN timezone('UTC', make_timestamp(CAST(round({num} * 1000) AS BIGINT))) "
-        f"WHEN abs({num}) < 1e17 THEN timezone('UTC', make_timestamp(CAST({num} AS BIGINT))) "
-        f"WHEN {big} IS NOT NULL AND abs({big}) < 1e20 THEN timezone('UTC', make_timestamp(CAST({big} // 1000 AS BIGINT))) "
-        f"ELSE NULL END"
+    layers = [
+        [f"TRY_CAST({text} AS TIMESTAMPTZ) AS _ts_iso"],
+        [f"CASE WHEN _ts_iso IS NULL THEN TRY_CAST({text} AS DOUBLE) END AS _ts_num"],
+        [f"CASE WHEN abs(_ts_num) >= 1e17 THEN TRY_CAST({text} AS HUGEINT) END AS _ts_big"],
+    ]
+    final = (
+        f"coalesce(_ts_iso, CASE WHEN {text} IS NULL THEN NULL "
+        f"WHEN _ts_num IS NULL THEN TRY_CAST(replace({text}, ',', '.') AS TIMESTAMPTZ) "
+        f"WHEN abs(_ts_num) < 1e11 THEN to_timestamp(_ts_num) "
+        f"WHEN abs(_ts_num) < 1e14 THEN timezone('UTC', make_timestamp(CAST(round(_ts_num * 1000) AS BIGINT))) "
+        f"WHEN abs(_ts_num) < 1e17 THEN timezone('UTC', make_timestamp(CAST(_ts_num AS BIGINT))) "
+        f"WHEN _ts_big IS NOT NULL AND abs(_ts_big) < 1e20 THEN timezone('UTC', make_timestamp(CAST(_ts_big // 1000 AS BIGINT))) "
+        f"END)"
     )
-    iso = f"TRY_CAST(replace({text}, ',', '.') AS TIMESTAMPTZ)"
-    # The common case (ISO with a dot) first; numbers and comma fractions only for what is left.
-    return f"coalesce({first}, CASE WHEN {text} IS NULL THEN NULL WHEN {num} IS NOT NULL THEN {epoch} ELSE {iso} END)"
+    return layers, final
 
 
 def ts_reason(raw_ts: str, ts: str) -> str:
@@ -305,6 +319,15 @@ def jsonl_events_sql(
         f"SELECT n, line, CASE WHEN line IS NOT NULL AND line <> {lit(MARKER)} THEN try(json_transform(line, {struct_lit})) END AS v "
         f"FROM {source}"
     )
+    columns = {"ts_raw": "ts", "raw_level": "level", "service_raw": "service", "host": "host", "message": "message",
+               "trace_id": "trace_id", "span_id": "span_id", "request_id": "request_id"}
+    values = (
+        "SELECT n, line, v, "
+        + ", ".join(f"{rd.value(ef[f])} AS {name}" for name, f in columns.items())
+        + f", * EXCLUDE (n, line, v) FROM ({parsed})"
+    )
+    ts_layers, ts_final = epoch_or_iso_ts("ts_raw")
+    level_layers, level_final = level_or_default("raw_level", vocab)
     # Only ts, level, raw_level and message matter for a rejected line (the pipeline moves it to
     # rejects by its NULL ts, with the reason in raw_level and the line in message); the merge
     # and the reasons are computed only for the rows that need them (CASE evaluates lazily).
@@ -327,21 +350,9 @@ FROM (
   FROM (
     SELECT *, coalesce({fast}, false) AS fast
     FROM (
-    SELECT *, {epoch_or_iso_ts('ts_raw')} AS ts_any, {level_or_default('raw_level', vocab)} AS level,
+    SELECT *, {ts_final} AS ts_any, {level_final} AS level,
       {"CASE WHEN v IS NOT NULL THEN len(json_keys(line)) END" if fast != "false" else "NULL"} AS nk
-    FROM (
-      SELECT n, line, v,
-        {rd.value(ef['ts'])} AS ts_raw,
-        {rd.value(ef['level'])} AS raw_level,
-        {rd.value(ef['service'])} AS service_raw,
-        {rd.value(ef['host'])} AS host,
-        {rd.value(ef['message'])} AS message,
-        {rd.value(ef['trace_id'])} AS trace_id,
-        {rd.value(ef['span_id'])} AS span_id,
-        {rd.value(ef['request_id'])} AS request_id,
-        * EXCLUDE (n, line, v)
-      FROM ({parsed})
-    )
+    FROM ({stack(values, [*ts_layers, *level_layers])})
     )
   )
 )
@@ -410,7 +421,7 @@ def text_events_sql(
 
     if fmt.level_from == "level":
         raw_level = group("level")
-        level = level_or_default("raw_level", vocab, numeric=False)
+        level = level_or_default("raw_level", vocab, numeric=False)[1]
     elif fmt.level_from == "syslog_pri":
         raw_level = f"CAST(TRY_CAST({group('pri')} AS INTEGER) % 8 AS VARCHAR)"
         level = (
@@ -611,11 +622,26 @@ def logfmt_events_sql(
         f"'{{' || array_to_string(list_transform(list_filter(list_zip(keys, vals, range(1, len(keys) + 1)), "
         f"lambda p: NOT coalesce(list_contains({used_list}, p[3]), false)), lambda p: to_json(p[1]) || ':' || to_json(p[2])), ',') || '}}'"
     )
+    ts_layers, ts_final = epoch_or_iso_ts("ts_raw")
+    level_layers, level_final = level_or_default("raw_level", vocab)
+    values = f"""SELECT n, line, keys, vals, ts_raw,
+      {pick(ef['level'])} AS raw_level, {svc} AS service, {pick(ef['host'])} AS host,
+      coalesce({pick(ef['message'])}, '') AS message, {pick(ef['trace_id'])} AS trace_id,
+      {pick(ef['span_id'])} AS span_id, {pick(ef['request_id'])} AS request_id
+    FROM (
+      SELECT *, {pick(ef['ts'])} AS ts_raw
+      FROM (
+        SELECT n, line,
+          regexp_extract_all(coalesce(line, ''), {lit(LOGFMT_PAIR)}, 1) AS keys,
+          list_transform(regexp_extract_all(coalesce(line, ''), {lit(LOGFMT_PAIR)}, 2), lambda x: {unq}) AS vals
+        FROM {source}
+      )
+    )"""
     return f"""
 INSERT INTO events ({EVENT_COLUMNS})
 SELECT
   CASE WHEN ok THEN ts END,
-  CASE WHEN ok THEN {level_or_default('raw_level', vocab)} END,
+  CASE WHEN ok THEN level END,
   CASE WHEN ok THEN raw_level ELSE reason END,
   service, host,
   CASE WHEN ok THEN message ELSE coalesce(line, '') END,
@@ -630,19 +656,8 @@ FROM (
          WHEN len(keys) = 0 THEN '{TAG_REJECT}no key=value pairs (not logfmt)'
          ELSE '{TAG_REJECT}' || {ts_reason('ts_raw', 'ts')} END AS reason
   FROM (
-    SELECT n, line, keys, vals, ts_raw, {epoch_or_iso_ts('ts_raw')} AS ts,
-      {pick(ef['level'])} AS raw_level, {svc} AS service, {pick(ef['host'])} AS host,
-      coalesce({pick(ef['message'])}, '') AS message, {pick(ef['trace_id'])} AS trace_id,
-      {pick(ef['span_id'])} AS span_id, {pick(ef['request_id'])} AS request_id
-    FROM (
-      SELECT *, {pick(ef['ts'])} AS ts_raw
-      FROM (
-        SELECT n, line,
-          regexp_extract_all(coalesce(line, ''), {lit(LOGFMT_PAIR)}, 1) AS keys,
-          list_transform(regexp_extract_all(coalesce(line, ''), {lit(LOGFMT_PAIR)}, 2), lambda x: {unq}) AS vals
-        FROM {source}
-      )
-    )
+    SELECT *, {ts_final} AS ts, {level_final} AS level
+    FROM ({stack(values, [*ts_layers, *level_layers])})
   )
 )
 """
@@ -671,14 +686,15 @@ def jsonl_metrics_sql(
     # Without a labels object, the record's other fields are the labels (CSV columns such as region).
     rest = f"nullif(CAST(json_merge_patch(line, {patch}) AS JSON), '{{}}')"
     labels = f"coalesce({', '.join(rd.object_at(a) for a in fields.labels)}, {rest})" if fields.labels else rest
-    parsed = f"""
-      SELECT n, line, v, ts_raw, {epoch_or_iso_ts('ts_raw')} AS ts, metric, TRY_CAST(value_raw AS DOUBLE) AS value, value_raw, service, labels
-      FROM (
+    ts_layers, ts_final = epoch_or_iso_ts("ts_raw")
+    values = f"""
         SELECT n, line, v, {rd.value(fields.ts)} AS ts_raw, {metric} AS metric,
           {rd.value(fields.value)} AS value_raw, {svc} AS service,
           CASE WHEN v IS NOT NULL THEN {labels} END AS labels
-        FROM ({rd.wrap(f"SELECT n, line, CASE WHEN line IS NOT NULL AND line <> {lit(MARKER)} THEN try(json_transform(line, {struct_lit})) END AS v FROM {source}")})
-      )"""
+        FROM ({rd.wrap(f"SELECT n, line, CASE WHEN line IS NOT NULL AND line <> {lit(MARKER)} THEN try(json_transform(line, {struct_lit})) END AS v FROM {source}")})"""
+    parsed = f"""
+      SELECT n, line, v, ts_raw, {ts_final} AS ts, metric, TRY_CAST(value_raw AS DOUBLE) AS value, value_raw, service, labels
+      FROM ({stack(values, ts_layers)})"""
     good = f"{ts_ok('ts')} AND metric IS NOT NULL AND value IS NOT NULL"
     insert = f"""
 INSERT INTO metrics (ts, service, metric, value, labels, source_file, source_line)
