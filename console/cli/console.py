@@ -20,7 +20,8 @@ from console.cli.common import EXIT_FAILED, EXIT_NO_ENGINE, EXIT_USAGE, data_dir
 @click.option("--fleet-size", type=click.IntRange(min=2), default=None, metavar="N", help="Run on a generated fleet of N services instead of runbooks/fleet.toml (scale tests).")
 @click.option("--data-dir", "data_dir_opt", type=click.Path(file_okay=False), default=None, help="Data directory (same as the global --data-dir).")
 @click.option("--actor", default=None, help="Your name on the actions you take. Default: $GGEN_ACTOR or your login name.")
-@click.option("--serve", is_flag=True, help="Serve the console to a browser (textual-serve) instead of this terminal.")
+@click.option("--attach", is_flag=True, help="Attach to the engine already running on the data directory (ggen console or ggen watch) instead of starting one.")
+@click.option("--serve", is_flag=True, help="Serve the console to browsers (textual-serve): every browser attaches to one engine (started in the background when none runs).")
 @click.option("--host", default="127.0.0.1", show_default=True, help="With --serve: the address to listen on.")
 @click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True, help="With --serve: the port to listen on.")
 @click.option("--source", type=click.Choice(["sim", "prometheus", "alertmanager", "file"]), default=None, help="Where signals come from (default: [source] in DATA_DIR/config.toml, else sim).")
@@ -37,6 +38,7 @@ def console(
     fleet_size: int | None,
     data_dir_opt: str | None,
     actor: str | None,
+    attach: bool,
     serve: bool,
     host: str,
     port: int,
@@ -48,7 +50,10 @@ def console(
     """Open the live console: the engine on the simulated fleet, incidents, receipts and actions.
 
     Press ? inside for every key. One engine runs per data directory: if another holds it, this
-    exits with code 3. With --serve, each browser that connects gets its own console process.
+    exits with code 3; --attach opens a console on that engine instead (quitting it leaves the
+    engine running). With --serve, every browser gets a console attached to one engine: the one
+    already running on the data directory, or one started in the background (ggen watch with
+    these options) and stopped with the server.
     """
     from engine.datadir import DataDir
 
@@ -59,8 +64,19 @@ def console(
         fail("--record cannot be used with --replay (the replay is already a recording)", EXIT_USAGE)
     if replay and not Path(replay).is_file():
         fail(f"--replay: no such file: {replay}", EXIT_USAGE)
+    ctx = click.get_current_context()
+    engine_opts = [name for name in ENGINE_OPTIONS if ctx.get_parameter_source(name) not in (None, click.core.ParameterSource.DEFAULT)]
+    if attach and serve:
+        fail("give either --attach or --serve, not both (--serve attaches every browser by itself)", EXIT_USAGE)
+    if attach:
+        if engine_opts:
+            fail(f"--attach uses the engine that runs; {', '.join(_flag(n) for n in engine_opts)} configure a new one (leave them out)", EXIT_USAGE)
+        _attach(dd, actor)
+        return
     if serve:
-        _serve(dd, host, port)
+        if record or fleet_size:
+            fail("--record and --fleet-size cannot be served to several browsers at once (run `ggen console` with them in one terminal)", EXIT_USAGE)
+        _serve(dd, host, port, engine_opts, actor, replay is not None)
         return
 
     from engine.live import DataDirLocked
@@ -88,6 +104,7 @@ def console(
             fleet_size=fleet_size,
             actor=actor,
             policy=setup.policy,
+            defer_services=True,  # the control socket and delivery start after the first frame
             **setup.console_kwargs(),
         )
         setup.start_sources(session.live)
@@ -113,15 +130,142 @@ def console(
         fail(f"the engine stopped: {last}", EXIT_FAILED)
 
 
-def _serve(dd, host: str, port: int) -> None:
-    """Serve `ggen console` (same options, minus --serve) to browsers with textual-serve."""
+ENGINE_OPTIONS = ("speed", "seed", "scenario", "replay", "record", "dry_run", "fleet_size", "source", "url", "listen", "sample_path")
+WATCH_FLAGS = {"speed": "--speed", "seed": "--seed", "scenario": "--scenario", "dry_run": "--dry-run", "source": "--source", "url": "--url", "listen": "--listen", "sample_path": "--path"}
+
+
+def _flag(name: str) -> str:
+    return WATCH_FLAGS.get(name) or "--" + name.replace("_", "-")
+
+
+def _attach(dd, actor: str | None) -> None:
+    """``ggen console --attach``: a console over the engine already running on ``dd``."""
+    from console.tui.attached import AttachedSession
+    from console.tui.session import default_actor
+    from engine.control.client import ControlError, NoEngine
+
+    try:
+        session = AttachedSession(dd, actor=actor or default_actor())
+    except NoEngine as exc:
+        fail(str(exc), EXIT_NO_ENGINE)
+    except (ControlError, OSError) as exc:
+        fail(f"the engine on {dd.root} did not answer: {exc}", EXIT_NO_ENGINE)
+    from console.tui.app import ConsoleApp
+
+    ConsoleApp(session, freeze_startup_objects=True).run()
+
+
+def _serve(dd, host: str, port: int, engine_opts: list[str], actor: str | None, replay: bool) -> None:
+    """Serve consoles to browsers with textual-serve. Every browser attaches to one engine (the
+    one running on the data directory, else one started here as a ``ggen watch`` process and
+    stopped with the server); a --replay is played for each browser on its own."""
     from textual_serve.server import Server
 
-    argv = [a for a in sys.argv[1:]]
-    args = _console_args(argv)
+    argv = sys.argv[1:]
+    engine = None
+    if replay:
+        args = _console_args(argv)  # each browser its own replay, in its own temporary data directory
+        what = "a replay for each browser"
+    else:
+        engine, what = _engine_for_serving(dd, engine_opts, argv)
+        args = ["--attach"] + (["--actor", actor] if actor else [])
     command = shlex.join([sys.executable, "-m", "console.cli.main", "--data-dir", str(dd.root), "console", *args])
-    click.echo(f"serving the ggen console on http://{host}:{port} (data dir {dd.root}); Ctrl+C stops", err=True)
-    Server(command, host=host, port=port, title="ggen console").serve()
+    click.echo(f"serving the ggen console on http://{host}:{port} ({what}; data dir {dd.root}); Ctrl+C stops", err=True)
+    try:
+        Server(command, host=host, port=port, title="ggen console").serve()
+    finally:
+        if engine is not None:
+            _stop_engine(engine)
+
+
+def _engine_for_serving(dd, engine_opts: list[str], argv: list[str]):
+    """The engine the browsers attach to: (the process started here or None, what it is)."""
+    import subprocess
+
+    from engine.control.client import ControlClient
+
+    client = ControlClient(dd.control_socket_path)
+    if not client.alive() and _locked(dd):
+        _wait(client.alive, 15.0)  # an engine is starting (its socket comes after its first frame)
+    if client.alive():
+        if engine_opts:
+            click.echo(f"ggen: warning: an engine already runs on {dd.root}; serving it as it is ({', '.join(_flag(n) for n in engine_opts)} ignored)", err=True)
+        return None, f"every browser attached to the engine already running, pid {client.call('ping').get('pid')}"
+    if _locked(dd):
+        fail(f"an engine holds {dd.root} but does not answer on {dd.control_socket_path}; stop it or use another --data-dir", EXIT_NO_ENGINE)
+    watch = [sys.executable, "-m", "console.cli.main", "--data-dir", str(dd.root), "watch", "--no-notices", *_watch_args(argv)]
+    dd.ensure()
+    log_path = dd.root / "serve-engine.log"
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(watch, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    if not _wait(lambda: proc.poll() is not None or client.alive(), 60.0) or proc.poll() is not None:
+        _stop_engine(proc)
+        tail = log_path.read_text(errors="replace").strip().splitlines()[-1:] or ["no output"]
+        fail(f"the background engine did not start: {tail[0].removeprefix('ggen: ')}", EXIT_FAILED)
+    return proc, f"every browser attached to one engine, pid {proc.pid} (ggen watch, log in {log_path})"
+
+
+def _locked(dd) -> bool:
+    """Whether a process holds the data directory's engine lock."""
+    import fcntl
+    import os
+
+    if not dd.lock_path.exists():
+        return False
+    fd = os.open(dd.lock_path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def _wait(pred, timeout: float) -> bool:
+    import time
+
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():
+            return True
+        time.sleep(0.1)
+    return bool(pred())
+
+
+def _stop_engine(proc) -> None:
+    """Stop the background engine as SIGTERM asks ggen watch to: cleanly, losing nothing."""
+    import signal
+    import subprocess
+
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _watch_args(argv: list[str]) -> list[str]:
+    """The engine options of the console's command line, as ``ggen watch`` takes them."""
+    takes_value = {"--speed", "--seed", "--scenario", "--source", "--url", "--listen", "--path"}
+    args = _console_args(argv)
+    out: list[str] = []
+    i = 0
+    while i < len(args):
+        a = args[i]
+        name = a.split("=", 1)[0]
+        if name in takes_value:
+            if "=" in a:
+                out.append(a)
+            elif i + 1 < len(args):
+                out += [a, args[i + 1]]
+                i += 1
+        elif a == "--dry-run":
+            out.append(a)
+        i += 1
+    return out
 
 
 def _console_args(argv: list[str]) -> list[str]:

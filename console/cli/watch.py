@@ -116,6 +116,14 @@ def watch(speed: float, seed: int, scenario: str | None, dry_run: bool, kill_swi
     except PolicyError as exc:
         fail(str(exc), EXIT_FAILED)
     control = attach_control(live)
+    try:  # the ladder pages the roster's people, and pages are delivered, as under ggen console
+        from engine.delivery import attach_delivery
+        from engine.oncall import attach_roster
+
+        attach_roster(live)
+        attach_delivery(live)
+    except PolicyError as exc:
+        fail(str(exc), EXIT_FAILED)
     lines: queue.Queue[tuple[str, dict[str, Any]]] = queue.Queue(maxsize=MAX_PENDING_LINES)
     dropped = [0]
 

@@ -93,6 +93,9 @@ class Operations:
         }
         for name, (model, fn) in diagnose.OPERATIONS.items():
             self._table[name] = (model, (lambda f: lambda a: f(self, a))(fn))
+        from engine.control import faces  # what attached consoles ask (console.view, incident.*, warroom.*)
+
+        self._table.update(faces.operations(self))
 
     @property
     def names(self) -> list[str]:

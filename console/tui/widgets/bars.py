@@ -64,7 +64,7 @@ class StatusBar(Static):
         if v.script is not None:
             done, total = v.script
             t.append(f"  {'replay' if v.mode == 'replay' else 'script'} {done}/{total}", "cyan")
-        if v.mode == "replay":
+        if v.mode in ("replay", "attached"):
             t.append("  ")
             t.append_text(literal(v.title, "dim"))
         show_text(self, t, fixed_height=True)
