@@ -291,6 +291,9 @@ def test_timeline_pir_and_note_screens(tmp_path):
             await pilot.press("t")
             assert isinstance(pilot.app.screen, TimelineScreen)
             await settle(pilot)
+            assert "PHASES" in screen_text(pilot.app)  # the reconstruction comes first
+            await pilot.press("3")  # the engine's event log
+            await settle(pilot)
             text = screen_text(pilot.app)
             assert "incident.detected" in text and "mitigation.applied" in text and "saw 5xx on checkout" in text
             await pilot.press("escape")
@@ -390,7 +393,7 @@ def test_hostile_text_is_shown_literally(tmp_path, size):
                 await pilot.press("1")
                 await settle(pilot)
             assert "[red]svc[/red]" in screen_text(pilot.app)  # the service in the fleet table
-            await pilot.press("t")
+            await pilot.press("t", "3")
             await settle(pilot)
             text = screen_text(pilot.app)
             assert "[bold]boom[/bold]" in text

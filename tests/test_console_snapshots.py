@@ -79,10 +79,32 @@ def test_confirm(snap_compare, tmp_path):
     assert snap_compare(app_with_incident(tmp_path), terminal_size=(80, 24), run_before=before)
 
 
-def test_timeline(snap_compare, tmp_path):
+def seeded_receipt_ids(monkeypatch) -> None:
+    """Receipt ids are random UUIDs; the timeline cites them, so its snapshot needs them fixed."""
+    import itertools
+    import uuid
+
+    import engine.receipts.ledger
+
+    counter = itertools.count(1)
+    monkeypatch.setattr(engine.receipts.ledger, "new_receipt_id", lambda: f"urn:uuid:{uuid.UUID(int=next(counter), version=4)}")
+
+
+def test_timeline(snap_compare, tmp_path, monkeypatch):
+    seeded_receipt_ids(monkeypatch)
+
     async def before(pilot):
         await settle(pilot)
         await pilot.press("t")
+        await settle(pilot)
+
+    assert snap_compare(app_with_incident(tmp_path), terminal_size=(100, 30), run_before=before)
+
+
+def test_timeline_event_log(snap_compare, tmp_path):
+    async def before(pilot):
+        await settle(pilot)
+        await pilot.press("t", "3")
         await settle(pilot)
 
     assert snap_compare(app_with_incident(tmp_path), terminal_size=(100, 30), run_before=before)

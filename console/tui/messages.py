@@ -63,3 +63,12 @@ class PirSaved(Message):
         super().__init__()
         self.path = path
         self.error = error
+
+
+class TimelineReconstructed(Message):
+    """The analyzer reconstructed an incident's timeline (or said why it could not)."""
+
+    def __init__(self, incident_id: str, result: Any) -> None:
+        super().__init__()
+        self.incident_id = incident_id
+        self.result = result

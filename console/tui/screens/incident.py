@@ -1,4 +1,4 @@
-"""Screens about one incident: its timeline (event log), its PIR draft, similar past incidents."""
+"""Screens about one incident: its timeline (reconstruction and event log), its PIR draft, similar past incidents."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -12,9 +12,8 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, RichLog, Static, TextArea
 
-from console.tui.messages import PirDrafted, PirSaved, SimilarIncidentsFound
+from console.tui.messages import PirDrafted, PirSaved, SimilarIncidentsFound, TimelineReconstructed
 from console.tui.text import SEVERITY_STYLE, STATE_STYLE, clock, duration, literal, short_id
-from console.tui.view import incident_events
 
 
 def _header(row: Any) -> Text:
@@ -29,29 +28,104 @@ def _header(row: Any) -> Text:
 
 
 class TimelineScreen(Screen[None]):
-    """The incident's event log: time, offset from detection, kind, actor, then the summary as recorded."""
+    """The incident's timeline: the analyzer's reconstruction (as ``ggen timeline`` prints it,
+    or its Markdown), and the raw event log of the engine (time, offset from detection, kind,
+    actor, the summary as recorded). Keys 1-3 switch, r rebuilds the reconstruction."""
 
-    BINDINGS = [Binding("escape", "app.pop_screen", "Back")]
+    BINDINGS = [
+        Binding("escape", "app.pop_screen", "Back"),
+        Binding("1", "tab('recon')", "Reconstruction"),
+        Binding("2", "tab('markdown')", "Markdown"),
+        Binding("3", "tab('events')", "Event log"),
+        Binding("r", "rebuild", "Rebuild"),
+    ]
 
     def __init__(self, session: Any, incident_id: str) -> None:
         super().__init__()
         self.session = session
         self.incident_id = incident_id
         self.shown = 0
+        self.result: Any = None
+        self._width = 0
 
     def compose(self) -> ComposeResult:
+        from textual.widgets import TabbedContent, TabPane
+
+        from console.tui.widgets import TextView
+
         yield Static(id="timeline-head", classes="screen-title")
-        yield RichLog(id="timeline", wrap=True, min_width=20, markup=False, highlight=False, auto_scroll=False)
+        with TabbedContent(id="timeline-tabs", initial="recon"):
+            with TabPane("1 Reconstruction", id="recon"):
+                yield Static(Text("Reconstructing the timeline from the receipts and the analyzer database…", "dim"), id="recon-basis", classes="basis")
+                yield TextView(id="recon-text")
+            with TabPane("2 Markdown", id="markdown"):
+                yield TextView(id="markdown-text")
+            with TabPane("3 Event log", id="events"):
+                yield RichLog(id="timeline", wrap=True, min_width=20, markup=False, highlight=False, auto_scroll=False)
         yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self.refresh_events()
         self.set_interval(1.0, self.refresh_events)
-        self.query_one("#timeline", RichLog).focus()
+        self.rebuild()
+        self.query_one("#recon-text").focus()
+
+    def action_tab(self, tab: str) -> None:
+        from textual.widgets import TabbedContent
+
+        self.query_one("#timeline-tabs", TabbedContent).active = tab
+        focus = {"recon": "#recon-text", "markdown": "#markdown-text", "events": "#timeline"}[tab]
+        self.query_one(focus).focus()
+
+    def action_rebuild(self) -> None:
+        self.query_one("#recon-basis", Static).update(Text("Reconstructing…", "dim"))
+        self.rebuild()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="timeline-recon")
+    def rebuild(self) -> None:
+        from console.tui.timeline import Reconstruction, reconstruct_for
+
+        try:
+            result = reconstruct_for(self.session.data_dir, self.incident_id)
+        except Exception as exc:  # shown on the tab, never raised into the UI
+            result = Reconstruction(None, "", f"the timeline could not be built: {type(exc).__name__}: {exc}")
+        self.post_message(TimelineReconstructed(self.incident_id, result))
+
+    def on_timeline_reconstructed(self, event: TimelineReconstructed) -> None:
+        self.result = event.result
+        self._render_result()
+
+    def on_resize(self) -> None:
+        if self.result is not None:
+            self._render_result()
+
+    def _render_result(self) -> None:
+        from console.tui.timeline import styled_table
+        from console.tui.widgets import TextView
+
+        r = self.result
+        basis = self.query_one("#recon-basis", Static)
+        recon = self.query_one("#recon-text", TextView)
+        md = self.query_one("#markdown-text", TextView)
+        if r.timeline is None:
+            basis.update(literal(r.error or "no timeline", "bold yellow"))
+            recon.show(Text("Press 3 for the engine's event log of this incident.", "dim"))
+            md.show(Text())
+            return
+        head = Text("from ", "dim")
+        head.append_text(literal(r.basis, "bold" if r.basis.startswith("analyzer") else "yellow"))
+        head.append(" · r: rebuild", "dim")
+        basis.update(head)
+        width = max(60, (self.size.width or 100) - 4)
+        recon.show(styled_table(r.table(width)))
+        md.show(literal(r.markdown()))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="timeline")
     def refresh_events(self) -> None:
-        got = incident_events(self.session, self.incident_id)
+        try:
+            got = self.session.incident_events(self.incident_id)
+        except Exception:  # an attached engine that went away: the log stays as it was
+            return
         if got is not None:
             self.app.call_from_thread(self._show, *got)
 
