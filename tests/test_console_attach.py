@@ -312,10 +312,10 @@ def test_two_attached_console_processes_in_tmux_share_one_engine(tmp_path):
             until(name, "ATTACHED", 20)
         keys(names[0], "c")
         until(names[0], "Inject a fault", 10)
-        keys(names[0], "Enter")
-        until(names[0], "Inject a fault?", 10)
+        keys(names[0], *["Down"] * list(FAULT_KINDS).index("bad_deploy"), "Enter")
+        until(names[0], "Inject bad_deploy on app", 10)
         keys(names[0], "y")
-        until(names[1], "queue backlog", 40)  # the first fault of the menu, seen in the other console
+        until(names[1], "error rate app", 40)  # the incident the fault opens, seen in the other console
         keys(names[1], "a")
         until(names[0], "✓ bob", 20)
         for name in names:
