@@ -193,3 +193,35 @@ def test_ingest_writes_smaller_row_groups_and_readers_open_the_file_as_usual(tmp
     assert len(groups) > 100_000 // 122_880 + 1
     assert max(g["n"] for g in groups) == pipeline.ROW_GROUP_ROWS
     assert sum(g["n"] for g in groups) == 100_000
+
+
+def test_ingest_spills_next_to_its_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A re-sort bigger than the memory limit spills beside the database, never into the cwd."""
+    import threading
+    import time
+
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    lines = [json.dumps({"ts": 1769350500 + ((i * 7919) % 150000), "msg": "x" * 300, "n": i}) for i in range(150000)]
+    p = tmp_path / "shuffled.jsonl"
+    p.write_text("\n".join(lines) + "\n")
+    seen: set[str] = set()
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            seen.update(f"cwd/{n}" for n in os.listdir(cwd))
+            seen.update(os.listdir(tmp_path))
+            time.sleep(0.005)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        ingest(tmp_path, p, memory_limit="96MB")
+    finally:
+        done.set()
+        watcher.join()
+    assert "a.duckdb.tmp" in seen  # it did spill
+    assert not any(n.startswith("cwd/") for n in seen)
+    assert rows(tmp_path, "SELECT count(*) AS n FROM (SELECT ts, lag(ts) OVER (ORDER BY rowid) AS prev FROM events) WHERE ts < prev")[0]["n"] == 0

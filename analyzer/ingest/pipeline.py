@@ -224,6 +224,8 @@ def ingest_paths(
     try:
         con.execute(f"ATTACH {q.lit(str(db_path))} AS analyzer (ROW_GROUP_SIZE {ROW_GROUP_ROWS})")
         con.execute("USE analyzer")
+        # Spill next to the database, as a connection opened on the file would (not in the cwd).
+        con.execute(f"SET temp_directory = {q.lit(str(db_path) + '.tmp')}")
     except duckdb.Error as exc:
         con.close()
         raise IngestError(f"{db_path}: cannot open the database ({str(exc).splitlines()[0]})") from None
