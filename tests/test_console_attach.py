@@ -164,6 +164,32 @@ def test_attach_without_an_engine_exits_3_and_refuses_engine_options(tmp_path):
 
 
 # ------------------------------------------------------------------------------------ --serve
+def _procs_on(root: Path) -> list[int]:
+    """Processes (engines, served consoles) whose command line names this data directory."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmd = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if str(root).encode() in cmd and b"console.cli.main" in cmd and int(entry.name) != os.getpid():
+            out.append(int(entry.name))
+    return out
+
+
+def _reap(root: Path) -> list[int]:
+    """Kill what a failed test left running on ``root`` (by pid); returns those pids."""
+    left = _procs_on(root)
+    for pid in left:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    return left
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -242,14 +268,16 @@ def test_serve_gives_every_browser_a_console_on_one_background_engine(tmp_path):
         assert client.call("ping")["pid"] == engine_pid  # still the one engine
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=30)
+        # The background engine stopped with the server, and no served console outlived it.
+        assert wait_until(lambda: not _procs_on(dd.root), 15), f"left running: {_procs_on(dd.root)}"
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+        _reap(dd.root)
     err = proc.stderr.read()
     assert f"http://127.0.0.1:{port}" in err and "every browser attached to one engine" in err
-    assert wait_until(lambda: not dd.control_socket_path.exists(), 10)  # the background engine stopped with the server
-    assert not ControlClient(dd.control_socket_path).alive()
+    assert not dd.control_socket_path.exists() and not ControlClient(dd.control_socket_path).alive()
 
 
 def test_serve_attaches_browsers_to_an_engine_that_already_runs(tmp_path):
@@ -265,15 +293,16 @@ def test_serve_attaches_browsers_to_an_engine_that_already_runs(tmp_path):
             except OSError:
                 assert proc.poll() is None, proc.stderr.read()
                 time.sleep(0.2)
-        out = asyncio.run(_browser(port, [("ATTACHED", "")]))
-        assert "ATTACHED" in out or out == ""
+        asyncio.run(_browser(port, [("ATTACHED", "")]))  # raises unless the console drew ATTACHED
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=20)
         assert s.live.running  # serving never stops an engine it did not start
+        assert wait_until(lambda: not _procs_on(s.data_dir.root), 15), f"left running: {_procs_on(s.data_dir.root)}"
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+        _reap(s.data_dir.root)
         s.stop()
     assert f"attached to the engine already running, pid {os.getpid()}" in proc.stderr.read()
 

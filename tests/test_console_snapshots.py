@@ -132,3 +132,29 @@ def test_engine_crash(snap_compare, tmp_path):
         await settle(pilot)
 
     assert snap_compare(ConsoleApp(s), terminal_size=(100, 30), run_before=before)
+
+
+def test_warroom(snap_compare, tmp_path):
+    from pathlib import Path
+
+    from engine.oncall.roster import load_roster
+
+    app = app_with_incident(tmp_path)
+    s = app.session
+    s.engine.roster = load_roster(Path(__file__).resolve().parents[1] / "runbooks" / "oncall" / "roster.example.toml")
+    iid = s.engine.get_incident(sorted(s.engine.incidents.values(), key=lambda i: i.detected_at_ms)[-1].id).id
+    s.warroom_open(iid, ic="ann", scribe="bob")
+    s.warroom_change(iid, "write", text="external-api answers 503 to every call", kind="diagnostic")
+    s.warroom_change(iid, "write", text="serve fail-safe responses, page the vendor", kind="decision")
+    s.warroom_change(iid, "check", item="root-cause", detail="vendor outage")
+    s.advance(400_000)
+
+    async def before(pilot):
+        await settle(pilot)
+        await pilot.press("W")
+        for _ in range(3):
+            await pilot.app.workers.wait_for_complete()
+            await pilot.pause()
+        await pilot.press("escape")  # out of the line, so the footer shows the room's keys
+
+    assert snap_compare(app, terminal_size=(120, 36), run_before=before)

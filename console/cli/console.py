@@ -1,6 +1,7 @@
 """`ggen console`: the live console, in the terminal or (with --serve) in a browser."""
 from __future__ import annotations
 
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -152,7 +153,10 @@ def _attach(dd, actor: str | None) -> None:
         fail(f"the engine on {dd.root} did not answer: {exc}", EXIT_NO_ENGINE)
     from console.tui.app import ConsoleApp
 
-    ConsoleApp(session, freeze_startup_objects=True).run()
+    # Under `ggen console --serve` (textual-serve's web driver) the console's parent is the
+    # server: if the server goes away, nobody will ever send this console a quit, so it leaves.
+    served = "web_driver" in os.environ.get("TEXTUAL_DRIVER", "")
+    ConsoleApp(session, freeze_startup_objects=True, exit_with_parent=served).run()
 
 
 def _serve(dd, host: str, port: int, engine_opts: list[str], actor: str | None, replay: bool) -> None:
@@ -169,7 +173,8 @@ def _serve(dd, host: str, port: int, engine_opts: list[str], actor: str | None, 
     else:
         engine, what = _engine_for_serving(dd, engine_opts, argv)
         args = ["--attach"] + (["--actor", actor] if actor else [])
-    command = shlex.join([sys.executable, "-m", "console.cli.main", "--data-dir", str(dd.root), "console", *args])
+    # exec: the console replaces textual-serve's shell, so the server is its parent (see _attach)
+    command = "exec " + shlex.join([sys.executable, "-m", "console.cli.main", "--data-dir", str(dd.root), "console", *args])
     click.echo(f"serving the ggen console on http://{host}:{port} ({what}; data dir {dd.root}); Ctrl+C stops", err=True)
     try:
         Server(command, host=host, port=port, title="ggen console").serve()

@@ -26,11 +26,12 @@ class ConsoleApp(App[None]):
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
     ]
 
-    def __init__(self, session: Any, *, freeze_startup_objects: bool = False) -> None:
+    def __init__(self, session: Any, *, freeze_startup_objects: bool = False, exit_with_parent: bool = False) -> None:
         super().__init__()
         self.session = session
         self.main = MainScreen(session)
         self.freeze_startup_objects = freeze_startup_objects
+        self.parent_pid = os.getppid() if exit_with_parent else None
 
     def on_mount(self) -> None:
         path = os.environ.get(FIRST_FRAME_ENV)
@@ -38,9 +39,16 @@ class ConsoleApp(App[None]):
             self.main.on_first_frame.append(lambda: _write_time(path))
         if self.freeze_startup_objects:
             self.main.on_first_frame.append(_freeze_startup_objects)
+        if self.parent_pid is not None:
+            self.set_interval(1.0, self._check_parent)
         if callable(getattr(self.session, "start_services", None)):
             self.main.on_first_frame.append(self._start_services)
         self.push_screen(self.main)
+
+    def _check_parent(self) -> None:
+        """A console served to a browser quits when its server is gone (it is re-parented)."""
+        if os.getppid() != self.parent_pid:
+            self.exit()
 
     def _start_services(self) -> None:
         """The control socket and notification delivery start once the console is on screen."""

@@ -208,7 +208,7 @@ class AttachedSession:
         self.call("engine.dry_run", {"on": on, "actor": self.actor, "reason": "from an attached console"})
 
     # ------------------------------------------------------------------ warroom
-    def warroom_state(self, incident_id: str) -> dict[str, Any] | None:
+    def warroom_state(self, incident_id: str) -> dict[str, Any]:
         return self.call("warroom.state", {"incident_id": incident_id})  # type: ignore[no-any-return]
 
     def warroom_open(self, incident_id: str, *, ic: str | None = None, scribe: str | None = None) -> dict[str, Any]:

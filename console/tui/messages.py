@@ -72,3 +72,24 @@ class TimelineReconstructed(Message):
         super().__init__()
         self.incident_id = incident_id
         self.result = result
+
+
+class WarroomRead(Message):
+    """An incident's warroom was read (``state['room']`` None: not opened; ``error``: unreadable)."""
+
+    def __init__(self, incident_id: str, state: dict[str, Any] | None, error: str | None) -> None:
+        super().__init__()
+        self.incident_id = incident_id
+        self.state = state
+        self.error = error
+
+
+class WarroomChanged(Message):
+    """A change to a warroom went through the engine (``ok`` False: refused, ``detail`` says why)."""
+
+    def __init__(self, label: str, ok: bool, detail: str, then: Any = None) -> None:
+        super().__init__()
+        self.label = label
+        self.ok = ok
+        self.detail = detail
+        self.then = then

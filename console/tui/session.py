@@ -414,11 +414,13 @@ class ConsoleSession:
             raise ValueError("this session has no data directory: a warroom is kept in one")
         return self.data_dir.root
 
-    def warroom_state(self, incident_id: str) -> dict[str, Any] | None:
-        """The incident's warroom as the screen shows it (None: no room yet)."""
+    def warroom_state(self, incident_id: str) -> dict[str, Any]:
+        """The incident's warroom as the screen shows it (``room`` None: not opened yet), with
+        who is on call and the failed deliveries."""
         from engine.warroom.live import room_state
 
-        return room_state(self._room_root(), self.engine, incident_id)
+        room = room_state(self._room_root(), self.engine, incident_id)
+        return {"room": room, **self.extras.status(self.engine.now_ms)}
 
     def warroom_open(self, incident_id: str, *, ic: str | None = None, scribe: str | None = None) -> dict[str, Any]:
         from engine.warroom.live import open_room

@@ -267,10 +267,12 @@ class Faces:
         except WarroomError as exc:
             raise OpError(REFUSED, str(exc)) from None
 
-    def room_state(self, a: IncidentArgs) -> dict[str, Any] | None:
+    def room_state(self, a: IncidentArgs) -> dict[str, Any]:
+        """The room (None: not opened yet), and who is on call and what failed to deliver."""
         from engine.warroom.live import room_state
 
-        return self._room(room_state, self._root(), self.engine, a.incident_id)
+        room = self._room(room_state, self._root(), self.engine, a.incident_id)
+        return {"room": room, **self._extras.status(self.engine.now_ms)}
 
     def room_open(self, a: RoomOpenArgs) -> dict[str, Any]:
         from engine.warroom.live import open_room

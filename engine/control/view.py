@@ -589,18 +589,30 @@ class ViewExtras:
     def deliveries(self) -> list[Any]:
         return [s for s in list(self.services) if hasattr(s, "failures") and hasattr(s, "subscribe")]
 
-    def fill(self, view: ConsoleView, now_ms: int) -> None:
+    def oncall(self, now_ms: int) -> dict[str, Any] | None:
         roster = roster_of(self.engine)
-        if roster is not None:
-            try:
-                view.oncall = oncall_at(roster, now_ms)
-            except Exception as exc:  # a roster that cannot answer is shown, never fatal
-                view.oncall = {"error": f"{type(exc).__name__}: {exc}"}
-        failures = [f for svc in self.deliveries() for f in list(svc.failures)]
+        if roster is None:
+            return None
+        try:
+            return oncall_at(roster, now_ms)
+        except Exception as exc:  # a roster that cannot answer is shown, never fatal
+            return {"error": f"{type(exc).__name__}: {exc}"}
+
+    def failures(self) -> list[dict[str, Any]]:
+        """Every delivery that failed for good, oldest first."""
+        return sorted((f for svc in self.deliveries() for f in list(svc.failures)), key=lambda r: str(r.get("at", "")))
+
+    def fill(self, view: ConsoleView, now_ms: int) -> None:
+        view.oncall = self.oncall(now_ms)
+        failures = self.failures()
         view.delivery_failures = len(failures)
         if failures:
-            last = max(failures, key=lambda r: str(r.get("at", "")))
-            view.last_delivery_failure = delivery_text(last)
+            view.last_delivery_failure = delivery_text(failures[-1])
+
+    def status(self, now_ms: int, last: int = 5) -> dict[str, Any]:
+        """Who is on call and the latest failed deliveries, JSON-able (for the warroom screen)."""
+        failures = self.failures()
+        return {"oncall": self.oncall(now_ms), "delivery_failures": len(failures), "failures": [delivery_text(f) for f in failures[-last:]]}
 
 
 def delivery_text(rec: dict[str, Any]) -> str:

@@ -9,14 +9,16 @@ from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
 PANELS = (
-    ("Status bar", "mode (LIVE, SCENARIO, REPLAY), fleet, engine time (UTC), pause state, speed, kill switch / dry-run, open incidents, active faults."),
+    ("Status bar", "mode (LIVE, SCENARIO, REPLAY, ATTACHED to an engine of another process), fleet and where its signals come from (via prometheus, alertmanager, file; STALE: n signals when a source stopped answering: those values show as ?), engine time (UTC), pause state, speed, kill switch / dry-run, open incidents, UNSENT notifications, active faults."),
     ("Metrics", "session means of time to detect (first anomaly to detection), time to mitigate (detection to first action) and MTTR (detection to recovery), and auto-resolved incidents among those resolved or escalated."),
     ("Incidents", "every incident of the session: severity, type and entity, state, age, and the acknowledgement column: 'auto' while automation handles it, a countdown to the severity's ack SLA once a human is paged, 'late' past it, ✓ and the name once acknowledged."),
     ("Incident", "the selected incident: runbook steps (✓ done, ▶ running, · pending, ✗ failed, – skipped) with metrics before → after each action, and the recovery criteria with how long they have held against the runbook's hold window."),
     ("Fleet", "per service: requests/s, error %, P99 with sparklines of the last samples. Services an incident touches come first (● marks health; ○ failing health checks)."),
     ("Regions·queues", "region health and DNS weights, circuit breakers not CLOSED, queue depth per tenant with concurrency and quota."),
     ("Receipts", "each signed receipt as the ledger writes it; ✓ means the console checked its signature and payload against the trusted keys, ✗ shows why not."),
-    ("Notices", "pages and chat updates as they are sent, escalations, faults, scaling and governor changes, and the results of your actions."),
+    ("Notices", "pages and chat updates as they are sent, escalations, faults, scaling and governor changes, and the results of your actions; its title says who is on call now and next (with a roster) and how many notifications could not be delivered."),
+    ("Timeline (t)", "the analyzer's reconstruction of the incident as `ggen timeline` prints it (phases, evidence with its source, cause chain, validation, durations, chart), from the ingested logs, traces and metrics when there are some for its window, from the signed receipts otherwise; 2 its Markdown, 3 the engine's raw event log."),
+    ("Warroom (W)", "the incident's warroom: header, roles (at most 10 people), closure checklist (Enter ticks an item), reminders, on call and failed deliveries, and the scribe log: every line, role change and tick is recorded by the engine on the incident's timeline as a signed receipt."),
 )
 
 

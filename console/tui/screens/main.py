@@ -22,7 +22,7 @@ from textual.widgets import DataTable, Footer
 
 from console.tui.actions import MANUAL_ACTIONS
 from console.tui.messages import ActionCompleted, ReceiptsVerified, ViewRefreshed
-from console.tui.text import TYPE_SHORT, literal, short_id
+from console.tui.text import TYPE_SHORT, clock, literal, short_id
 from console.tui.view import ConsoleView, read_view
 from console.tui.widgets.bars import PANEL_NAMES, MetricsBar, PanelTabs, StatusBar
 from console.tui.widgets.feeds import NoticeLog, ReceiptLog
@@ -38,6 +38,25 @@ REFRESH_S = 0.25
 RECEIPTS_S = 1.0
 
 
+def notices_title(v: ConsoleView) -> Text:
+    """The notices panel's title: failed deliveries first, then who is on call now and next."""
+    oc = v.oncall
+    if oc is None and not v.delivery_failures:
+        return Text("Notifications · escalations · notices")
+    t = Text("Notifications")
+    if v.delivery_failures:
+        t.append(" ")
+        t.append(f" {v.delivery_failures} unsent ", "bold white on red")
+    if oc is not None and "error" not in oc:
+        t.append(" on call ", "dim")
+        t.append_text(literal(f"{oc['primary']}/{oc['secondary']}", "bold"))
+        t.append(f" until {clock(oc['until_ms'])[:5]}Z, next ", "dim")
+        t.append_text(literal(f"{oc['next_primary']}/{oc['next_secondary']}"))
+    elif oc is not None:
+        t.append(" roster unreadable", "bold red")
+    return t
+
+
 class MainScreen(Screen[None]):
     """Everything at a glance, and the keys to act."""
 
@@ -48,6 +67,7 @@ class MainScreen(Screen[None]):
         Binding("m", "mitigate", "Mitigate"),
         Binding("c", "chaos", "Chaos"),
         Binding("t", "timeline", "Timeline"),
+        Binding("W", "warroom", "Warroom", show=False),
         Binding("P", "pir", "PIR draft", show=False),
         Binding("s", "similar", "Similar incidents", show=False),
         Binding("n", "note", "Note", show=False),
@@ -78,6 +98,7 @@ class MainScreen(Screen[None]):
         self._feed: Any = None
         self._feed_problem: str | None = None
         self.frames = 0  # views shown (tests and the bench wait on it)
+        self._notices_title: Text | str = ""
         self.on_first_frame: list[Callable[[], None]] = []
 
     # ------------------------------------------------------------------ layout
@@ -171,6 +192,10 @@ class MainScreen(Screen[None]):
         self.query_one(IncidentPanel).show_detail(v.detail if v.detail and v.detail.row.id == self.selected_id else None, v.now_ms)
         if v.notices:
             self.query_one(NoticeLog).add(v.notices)
+        title = notices_title(v)
+        if title != self._notices_title:
+            self._notices_title = title
+            self.query_one(NoticeLog).border_title = title
         if v.crash and not self._crash_shown:
             from console.tui.screens.dialogs import CrashScreen
 
@@ -426,6 +451,13 @@ class MainScreen(Screen[None]):
             from console.tui.screens.incident import TimelineScreen
 
             self.app.push_screen(TimelineScreen(self.session, iid))
+
+    def action_warroom(self) -> None:
+        iid = self._selected()
+        if iid is not None:
+            from console.tui.screens.warroom import WarroomScreen
+
+            self.app.push_screen(WarroomScreen(self.session, iid, self._incident_label(iid)))
 
     def action_pir(self) -> None:
         iid = self._selected()
