@@ -84,7 +84,7 @@ class FleetTable(ScrollView, can_focus=True):
         if len(name) > name_w:
             name = name[: name_w - 1] + "…"
         err_style = level if r.level != "ok" else ""
-        mark = "?" if r.stale and not r.severity else ("●" if r.healthy else "○")  # unknown is never drawn as healthy
+        mark = "?" if r.stale else ("●" if r.healthy else "○")  # unknown is never drawn as healthy (nor as down)
         segs = [
             Segment(mark, self._style(mark_style)),
             Segment(" "),
