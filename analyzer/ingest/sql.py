@@ -306,9 +306,15 @@ def jsonl_events_sql(
         conds += [f"{rd.member(k)} IS NULL" for k in keys if k not in firsts]
         count = " + ".join(f"CAST(v.{ident(k)} IS NOT NULL AS INTEGER)" for k in [*keys, *extra]) or "0"
         fast = " AND ".join([*conds, f"nk = {count}"])
+    # json_object builds the usual case (every sampled extra key there) as JSON, with no text to
+    # validate on its way into the column; a line missing some gets the members concatenated.
     members = ", ".join(f"CASE WHEN v.{ident(k)} IS NOT NULL THEN {lit(_json.dumps(k) + ':')} || v.{ident(k)} END" for k in extra)
-    rebuilt = f"'{{' || concat_ws(',', {members}) || '}}'" if extra else "'{}'"
-    fast_attrs = f"CASE WHEN fast THEN nullif({rebuilt}, '{{}}') END" if fast != "false" else "NULL"
+    if fast == "false" or not extra:
+        fast_attrs = "NULL"
+    else:
+        every = " AND ".join(f"v.{ident(k)} IS NOT NULL" for k in extra)
+        obj = "json_object(" + ", ".join(f"{lit(k)}, v.{ident(k)}" for k in extra) + ")"
+        fast_attrs = f"CASE WHEN fast AND {every} THEN {obj} WHEN fast THEN CAST(nullif('{{' || concat_ws(',', {members}) || '}}', '{{}}') AS JSON) END"
     reason = f"""CASE
       WHEN line = {lit(MARKER)} THEN '{TAG_MARKER}'
       WHEN line IS NULL OR trim(line) = '' THEN '{TAG_REJECT}empty line'
