@@ -225,3 +225,68 @@ def test_ingest_spills_next_to_its_database(tmp_path: Path, monkeypatch: pytest.
     assert "a.duckdb.tmp" in seen  # it did spill
     assert not any(n.startswith("cwd/") for n in seen)
     assert rows(tmp_path, "SELECT count(*) AS n FROM (SELECT ts, lag(ts) OVER (ORDER BY rowid) AS prev FROM events) WHERE ts < prev")[0]["n"] == 0
+
+
+# ------------------------------------------------------------------------------------------
+# JSON parsed without try() when the sampled lines are all objects
+
+
+def _json_lines(n: int, bad_at: dict[int, str]) -> str:
+    out = []
+    for i in range(1, n + 1):
+        out.append(bad_at.get(i, json.dumps({"ts": 1769350500 + i, "level": "info", "msg": f"n={i}", "status": i % 5})))
+    return "\n".join(out) + "\n"
+
+
+def _strict_calls(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    calls: list[bool] = []
+    real = q.jsonl_events_sql
+
+    def spy(*args: object, **kwargs: object) -> str:
+        calls.append(bool(kwargs.get("strict")))
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(q, "jsonl_events_sql", spy)
+    return calls
+
+
+def test_a_bad_line_the_sample_missed_is_parsed_again_safely(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = _strict_calls(monkeypatch)
+    bad = {3500: "{broken json", 3501: "   ", 3502: "[1, 2]"}
+    p = tmp_path / "a.jsonl"
+    p.write_text(_json_lines(10_000, bad))
+    s = ingest(tmp_path, p)
+    assert calls[:2] == [True, False]  # strict first, then again with try()
+    assert s.rows_ingested == 9_997 and s.rejects == 3
+    got = rows(tmp_path, "SELECT line, reason FROM rejects ORDER BY line")
+    assert got == [{"line": 3500, "reason": "invalid JSON"}, {"line": 3501, "reason": "empty line"}, {"line": 3502, "reason": "JSON value is not an object"}]
+    assert rows(tmp_path, "SELECT count(*) AS n FROM events WHERE message <> 'n=' || source_line")[0]["n"] == 0
+
+
+def test_strict_and_safe_parsing_give_the_same_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    p = tmp_path / "a.jsonl"
+    p.write_text(_json_lines(3_000, {}) + "\n" + json.dumps({"ts": "2026-01-25T14:15:00Z", "msg": "last", "extra": {"k": [1]}}) + "\n")
+    calls = _strict_calls(monkeypatch)
+    ingest(tmp_path / "strict", p)
+    assert calls == [True]
+    real_sample = pipeline._file_keys
+
+    def unclean(*args: object) -> pipeline._JsonSample:
+        sample = real_sample(*args)  # type: ignore[arg-type]
+        sample.clean = False
+        return sample
+
+    monkeypatch.setattr(pipeline, "_file_keys", unclean)
+    calls.clear()
+    ingest(tmp_path / "safe", p)
+    assert calls == [False]
+    q_all = "SELECT * EXCLUDE (source_file) FROM events ORDER BY source_line"
+    assert rows(tmp_path / "strict", q_all) == rows(tmp_path / "safe", q_all)
+
+
+def test_a_truncated_last_line_is_seen_by_the_sample(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = _strict_calls(monkeypatch)
+    p = tmp_path / "a.jsonl"
+    p.write_text(_json_lines(20_000, {}) + '{"ts": 1769350500, "msg": "cut sh')
+    s = ingest(tmp_path, p)
+    assert calls == [False] and s.rejects == 1

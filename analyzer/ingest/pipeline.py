@@ -460,36 +460,56 @@ def _insert_rejects(con: duckdb.DuckDBPyConnection, name: str, rows: list[tuple[
 # Line formats: one parallel DuckDB statement over the file, line numbers from row order
 
 
-def _sample_keys(data: bytes, limit: int = 64) -> set[str]:
-    """Top-level keys of the JSON objects among the first ``limit`` lines of ``data``."""
-    keys: set[str] = set()
-    for line in data.split(b"\n")[:limit]:
-        if line[:1] != b"{":
-            continue
-        try:
-            obj = orjson.loads(line)
-        except orjson.JSONDecodeError:
-            continue
-        if isinstance(obj, dict):
-            keys.update(obj)
-    return keys
+@dataclass
+class _JsonSample:
+    """What the sampled lines of a JSON Lines file say: their top-level keys, and whether every
+    one of them is a JSON object (then the file is parsed without ``try()``)."""
+
+    keys: set[str] = field(default_factory=set)
+    clean: bool = True
+
+    def add(self, lines: list[bytes]) -> None:
+        for line in lines:
+            if line in (b"", b"\r"):
+                continue  # an empty line is never parsed
+            try:
+                obj = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                self.clean = False
+                continue
+            if isinstance(obj, dict):
+                self.keys.update(obj)
+            else:
+                self.clean = False
 
 
-def _file_keys(path: Path, gz: bool) -> set[str]:
-    """Keys sampled from the start, middle and end of a JSON Lines file (the start only for .gz)."""
+def _sample_lines(block: bytes, at_start: bool, at_end: bool, limit: int = 64) -> list[bytes]:
+    """Whole lines of ``block``: its first ``limit`` (and, at the end of the file, its last)."""
+    lines = block.split(b"\n")
+    if not at_start:
+        lines = lines[1:]  # the block starts inside a line
+    if at_end:
+        if lines and lines[-1] == b"":
+            lines.pop()  # the file ends with a newline
+        return lines[:limit] + lines[max(limit, len(lines) - limit) :]
+    return lines[:-1][:limit]  # the last piece runs past the block
+
+
+def _file_keys(path: Path, gz: bool) -> _JsonSample:
+    """Lines sampled from the start, middle and end of a JSON Lines file (the start only for .gz)."""
+    sample = _JsonSample()
     if gz:
         with open(path, "rb") as f:
-            return _sample_keys(GzipSalvage(f).read(SNIFF_BYTES))
+            head = GzipSalvage(f).read(SNIFF_BYTES + 1)
+        sample.add(_sample_lines(head[:SNIFF_BYTES], True, len(head) <= SNIFF_BYTES))
+        return sample
     size = path.stat().st_size
-    keys: set[str] = set()
     with open(path, "rb") as f:
         for offset in sorted({0, size // 4, size // 2, (3 * size) // 4, max(0, size - SNIFF_BYTES)}):
             f.seek(offset)
             block = f.read(SNIFF_BYTES)
-            if offset:
-                block = block.split(b"\n", 1)[-1]
-            keys |= _sample_keys(block)
-    return keys
+            sample.add(_sample_lines(block, offset == 0, offset + len(block) >= size))
+    return sample
 
 
 @dataclass
@@ -612,13 +632,25 @@ def _run_lines(
         raw.seek(tail_from)
         read_path = Path(name)
         cleanup.append(read_path)
-    keys = _file_keys(read_path, src.gz and not tail_from) if det.format == "jsonl" and det.kind == "events" else None
+    sample = _file_keys(read_path, src.gz and not tail_from) if det.format == "jsonl" and det.kind == "events" else None
     try:
         with ThreadPoolExecutor(max_workers=1) as pool:
             scan_future = pool.submit(_scan, raw, hasher, src.gz)
             slow = ""
             try:
-                _load_lines(run, det, read_path, src.gz and not tail_from, first_line, keys)
+                try:
+                    _load_lines(run, det, read_path, src.gz and not tail_from, first_line, sample)
+                except duckdb.Error as exc:
+                    if sample is None or not sample.clean or _reader_problem(exc):
+                        raise
+                    # A line the sample did not see is no JSON object: parse again, line by line safe.
+                    sample.clean = False
+                    con.execute("ROLLBACK")
+                    con.execute("BEGIN TRANSACTION")
+                    if fs.status == "replaced" and not _two_phase(det):
+                        _delete_source(con, src.name)
+                    fs.events = fs.metrics = fs.rejects = 0
+                    _load_lines(run, det, read_path, src.gz and not tail_from, first_line, sample)
             except duckdb.Error as exc:
                 slow = _reader_problem(exc)
                 if not slow:
@@ -641,7 +673,9 @@ def _run_lines(
                 again.seek(tail_from)
                 clean, nlines, py_rejects = _sanitized_copy(again, src.gz and not tail_from, first_line)
             cleanup.append(clean)
-            _load_lines(run, det, clean, False, first_line, keys)
+            if sample is not None:
+                sample.clean = False
+            _load_lines(run, det, clean, False, first_line, sample)
             # Every line of the clean copy staged one row, the marker lines included.
             if fs.events + fs.metrics + fs.rejects != nlines:
                 raise IngestError(f"{src.name}: internal line count mismatch after sanitizing ({fs.events + fs.metrics + fs.rejects} of {nlines})")
@@ -698,7 +732,7 @@ def _drop_markers(con: duckdb.DuckDBPyConnection, name: str) -> int:
     return n
 
 
-def _load_lines(run: _Run, det: Detection, path: Path, gz: bool, first_line: int, keys: set[str] | None) -> None:
+def _load_lines(run: _Run, det: Detection, path: Path, gz: bool, first_line: int, sample: _JsonSample | None) -> None:
     """One INSERT over the whole file (DuckDB reads and parses it in parallel, in bounded
     memory). Events rows land in file order with ``source_line`` NULL: :func:`_number_lines`
     sets it from their row ids once they are committed."""
@@ -728,7 +762,8 @@ def _load_lines(run: _Run, det: Detection, path: Path, gz: bool, first_line: int
             return
         source = f"(SELECT NULL::BIGINT AS n, line FROM {lines})"
         if det.format == "jsonl":
-            sql = q.jsonl_events_sql(source, name, catalog.fields, catalog.levels, run.service, keys)
+            assert sample is not None
+            sql = q.jsonl_events_sql(source, name, catalog.fields, catalog.levels, run.service, sample.keys, strict=sample.clean)
         elif det.format == "logfmt":
             sql = q.logfmt_events_sql(source, name, catalog.fields, catalog.levels, run.service)
         else:

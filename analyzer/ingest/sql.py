@@ -267,8 +267,13 @@ def jsonl_events_sql(
     vocab: LevelVocabulary,
     service: str | None,
     present: set[str] | None = None,
+    strict: bool = False,
 ) -> str:
     """``INSERT INTO events`` for a JSON Lines file (one object per line).
+
+    ``strict`` parses without ``try()``, which costs a tenth of the statement: for a file whose
+    sampled lines are all JSON objects. A line that is not makes the statement fail, and the
+    caller runs it again without ``strict``.
 
     ``present`` narrows the aliases to the keys sampled from the file: evaluating sixty aliases
     per line costs more than parsing it. Keys outside the sample still land in ``attrs``, and
@@ -321,10 +326,8 @@ def jsonl_events_sql(
       WHEN v IS NULL OR NOT json_valid(line) THEN '{TAG_REJECT}invalid JSON'
       WHEN json_type(line) <> 'OBJECT' THEN '{TAG_REJECT}JSON value is not an object'
       ELSE '{TAG_REJECT}' || {ts_reason('ts_raw', 'ts_any')} END"""
-    parsed = rd.wrap(
-        f"SELECT n, line, CASE WHEN line IS NOT NULL AND line <> {lit(MARKER)} THEN try(json_transform(line, {struct_lit})) END AS v "
-        f"FROM {source}"
-    )
+    transform = f"json_transform(line, {struct_lit})" if strict else f"try(json_transform(line, {struct_lit}))"
+    parsed = rd.wrap(f"SELECT n, line, CASE WHEN line IS NOT NULL AND line <> {lit(MARKER)} THEN {transform} END AS v FROM {source}")
     columns = {"ts_raw": "ts", "raw_level": "level", "service_raw": "service", "host": "host", "message": "message",
                "trace_id": "trace_id", "span_id": "span_id", "request_id": "request_id"}
     values = (
