@@ -71,20 +71,35 @@ def spawn_in_pty(argv: list[str], env: dict[str, str], cols: int, rows: int) -> 
     return proc, master
 
 
+# Python's bytecode caches: installed packages have theirs; a shell that sets
+# PYTHONDONTWRITEBYTECODE (this repository's working tree does) makes the project's own modules
+# compile from source on every start, which no installed ggen does. By default both apps get a
+# private cache directory (PYTHONPYCACHEPREFIX), filled by an unmeasured first run.
+PYCACHE: str | None = None
+
+
+def bench_env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ, TERM="xterm-256color", **extra)
+    if PYCACHE is not None:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = PYCACHE
+    return env
+
+
 def first_frame_s(argv: list[str], env_key: str, quit_keys: bytes, extra_env: dict[str, str] | None = None) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         marker = Path(tmp) / "first-frame"
-        env = dict(os.environ, TERM="xterm-256color", **(extra_env or {}))
+        env = bench_env(**(extra_env or {}))
         env[env_key] = str(marker)
         start = time.time()
         proc, master = spawn_in_pty(argv, env, 120, 40)
         try:
             deadline = time.monotonic() + 60
-            while not marker.exists() or not marker.read_text().strip():
+            while not (marker.exists() and marker.read_text().endswith("\n")):
                 if proc.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"{argv[0]} exited ({proc.returncode}) before its first frame")
                 time.sleep(0.002)
-            shown = float(marker.read_text())
+            shown = float(marker.read_text())  # written whole: the line ends with a newline
             os.write(master, quit_keys)
             proc.wait(timeout=20)
         finally:
@@ -155,7 +170,7 @@ def frame_child(out: str, seconds: float, services: int, speed: float, attach: b
     main_mod.read_view = timed_read  # type: ignore[assignment]
 
     tmp = tempfile.mkdtemp(prefix="ggen-bench-")
-    session = open_live_session(DataDir(Path(tmp)), speed=speed, fleet_size=services, actor="bench", attach=attach)
+    session = open_live_session(DataDir(Path(tmp)), speed=speed, fleet_size=services, actor="bench", attach=attach, defer_services=True)  # as `ggen console` opens it
     faults = [("cpu_saturation", "svc-0042"), ("bad_deploy", "svc-0007"), ("traffic_surge", None), ("slow_queries", None), ("dependency_outage", "svc-0150"), ("region_outage", None)]
     app = ConsoleApp(session, freeze_startup_objects=True)  # as `ggen console` runs it
     state = {"last": time.perf_counter(), "next_fault": 0, "t0": time.perf_counter()}
@@ -218,7 +233,7 @@ def pct(values: list[float], q: float) -> float:
 def bench_frames(seconds: float, services: int, speed: float, attach: bool = True) -> dict[str, object]:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "frames.json"
-        env = dict(os.environ, TERM="xterm-256color")
+        env = bench_env()
         argv = [sys.executable, str(Path(__file__).resolve()), "--frame-child", str(out), "--seconds", str(seconds), "--services", str(services), "--speed", str(speed)]
         if not attach:
             argv.append("--no-services")
@@ -241,13 +256,19 @@ def main() -> None:
     ap.add_argument("--services", type=int, default=200)
     ap.add_argument("--speed", type=float, default=10.0)
     ap.add_argument("--skip-startup", action="store_true")
+    ap.add_argument("--skip-frames", action="store_true")
     ap.add_argument("--no-services", action="store_true", help="frames without the control socket, delivery and roster attached (to see what they cost)")
+    ap.add_argument("--as-is", action="store_true", help="keep this shell's bytecode settings (PYTHONDONTWRITEBYTECODE makes the project's modules compile on every start)")
     ap.add_argument("--frame-child", metavar="OUT", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    global PYCACHE
+    if not args.as_is and not args.frame_child:
+        PYCACHE = tempfile.mkdtemp(prefix="ggen-bench-pycache-")
     if args.frame_child:
         frame_child(args.frame_child, args.seconds, args.services, args.speed, attach=not args.no_services)
         return
-    print(f"machine: {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}; python {sys.version.split()[0]}")
+    print(f"machine: {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}; python {sys.version.split()[0]}; "
+          + ("bytecode caches as this shell has them" if PYCACHE is None else "bytecode cached (private PYTHONPYCACHEPREFIX)"))
     if not args.skip_startup:
         st = bench_startup(args.runs)
         print(f"\nfirst full frame (median of {args.runs}, 120x40 pty):")
@@ -255,6 +276,8 @@ def main() -> None:
         print(f"  minimal Textual app {st['minimal_s'] * 1000:7.0f} ms   (runs: {', '.join(f'{x * 1000:.0f}' for x in st['minimal_all'])})")
         print(f"  ratio               {st['ratio']:7.2f}x  (goal <= 1.5x)")
         print(f"  (first start on an empty data directory, generating keys: {st['cold_s'] * 1000:.0f} ms)")
+    if args.skip_frames:
+        return
     fr = bench_frames(args.seconds, args.services, args.speed, attach=not args.no_services)
     ms = lambda xs, q: pct(xs, q) * 1000  # noqa: E731
     print(f"\n{args.services} services at {args.speed:g}x for {fr['wall_s']:.1f} s (160x50 pty{', no control socket/delivery' if args.no_services else ''}): {fr['engine_s']:.0f} s of engine time "

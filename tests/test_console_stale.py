@@ -15,7 +15,7 @@ from console.tui.app import ConsoleApp
 from console.tui.session import VirtualSession
 from engine.actuators import ActuatorRouter
 from engine.clock import VirtualClock
-from engine.control.view import view_from_json, view_to_json
+from engine.view import view_from_json, view_to_json
 from engine.core import Engine
 from engine.policy.bundle import load_policy
 from engine.sources.base import SignalSource

@@ -5,6 +5,7 @@ import os
 import shlex
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -82,15 +83,19 @@ def console(
 
     from engine.live import DataDirLocked
     from engine.policy.loader import PolicyError
-    from engine.sources import prepare_source
     from console.tui.session import ReplayError, open_live_session
 
-    try:
-        setup = prepare_source(dd, source=source, url=url, listen=listen, path=sample_path)
-    except PolicyError as exc:
-        fail(str(exc), EXIT_FAILED)
-    except ValueError as exc:
-        fail(str(exc), EXIT_USAGE)
+    if source is None and url is None and listen is None and sample_path is None and not dd.config_path.exists():
+        setup: Any = Simulator()  # nothing configured: the simulated fleet, without loading the sources
+    else:
+        from engine.sources import prepare_source
+
+        try:
+            setup = prepare_source(dd, source=source, url=url, listen=listen, path=sample_path)
+        except PolicyError as exc:
+            fail(str(exc), EXIT_FAILED)
+        except ValueError as exc:
+            fail(str(exc), EXIT_USAGE)
     if setup.real and (scenario or replay or record or fleet_size or speed != 1.0):
         fail(f"--scenario, --replay, --record, --fleet-size and --speed drive the simulator; the {setup.kind} source runs on the wall clock", EXIT_USAGE)
     try:
@@ -129,6 +134,20 @@ def console(
     if session.crash_text:
         last = session.crash_text.strip().splitlines()[-1] if session.crash_text.strip() else "unknown error"
         fail(f"the engine stopped: {last}", EXIT_FAILED)
+
+
+class Simulator:
+    """What ``prepare_source`` answers when no source is configured: the built-in simulated fleet."""
+
+    kind = "sim"
+    real = False
+    policy = None
+
+    def console_kwargs(self) -> dict[str, Any]:
+        return {}
+
+    def start_sources(self, live: Any) -> None:
+        pass
 
 
 ENGINE_OPTIONS = ("speed", "seed", "scenario", "replay", "record", "dry_run", "fleet_size", "source", "url", "listen", "sample_path")

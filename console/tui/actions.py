@@ -1,7 +1,7 @@
 """The manual mitigations the console offers and their parameters.
 
 Every name here is an action of the engine's actuator (a test checks the two lists agree). The
-console only proposes a target (:func:`engine.control.view.action_target`, asked through the
+console only proposes a target (:func:`engine.view.action_target`, asked through the
 session); the engine's safety governor and actuator decide and report.
 """
 from __future__ import annotations

@@ -17,7 +17,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from engine.control.client import ControlClient, ControlError, NoEngine
-from engine.control.view import SPARK_SAMPLES, ConsoleView, EventRow, IncidentRow, view_from_dict
+from engine.view import SPARK_SAMPLES, ConsoleView, EventRow, IncidentRow, view_from_dict
 from engine.datadir import DataDir
 from engine.mitigate.actuator import ActionResult
 

@@ -280,7 +280,7 @@ class ConsoleSession:
         self.receipts = receipts and data_dir is not None
         self._notices: deque[dict[str, Any]] = deque(maxlen=5000)
         self._stopped = False
-        from engine.control.view import ViewExtras
+        from engine.view import ViewExtras
 
         self.extras = ViewExtras(engine)  # the on-call pair and delivery failures, for the view
         with engine.lock:
@@ -361,8 +361,8 @@ class ConsoleSession:
         return self.engine.now_ms
 
     def read_view(self, selected_id: str | None = None, spark_samples: int | None = None) -> Any:
-        """A :class:`~engine.control.view.ConsoleView` of the engine (worker thread, 4 Hz)."""
-        from engine.control.view import SPARK_SAMPLES, read_engine_view
+        """A :class:`~engine.view.ConsoleView` of the engine (worker thread, 4 Hz)."""
+        from engine.view import SPARK_SAMPLES, read_engine_view
 
         return read_engine_view(
             self.engine,
@@ -379,32 +379,32 @@ class ConsoleSession:
         )
 
     def incident_events(self, incident_id: str) -> Any:
-        from engine.control.view import incident_events
+        from engine.view import incident_events
 
         return incident_events(self.engine, incident_id)
 
     def incident_facts(self, incident_id: str) -> dict[str, Any]:
-        from engine.control.view import incident_facts
+        from engine.view import incident_facts
 
         return incident_facts(self.engine, incident_id)
 
     def similar_query(self, incident_id: str) -> tuple[str, dict[str, Any], list[str]]:
-        from engine.control.view import similar_query
+        from engine.view import similar_query
 
         return similar_query(self.engine, incident_id)
 
     def fault_menu(self) -> list[tuple[str, str, str, str]]:
-        from engine.control.view import fault_menu
+        from engine.view import fault_menu
 
         return fault_menu(self.engine)
 
     def fault_targets(self) -> dict[str, list[str]]:
-        from engine.control.view import fault_targets
+        from engine.view import fault_targets
 
         return fault_targets(self.engine)
 
     def action_targets(self, actions: list[tuple[str, str]], incident_id: str | None) -> dict[str, str]:
-        from engine.control.view import action_targets
+        from engine.view import action_targets
 
         return action_targets(self.engine, actions, incident_id)
 
@@ -504,7 +504,7 @@ class LiveSession(ConsoleSession):
             svc.subscribe(self._delivery_record)
 
     def _delivery_record(self, rec: dict[str, Any]) -> None:
-        from engine.control.view import delivery_notice
+        from engine.view import delivery_notice
 
         self._notices.append(delivery_notice(rec, self.engine.now_ms))
 
@@ -692,7 +692,6 @@ def open_live_session(
     :class:`~engine.policy.loader.PolicyError` for broken policy files. A replay runs in a
     temporary data directory (removed on stop) so it never writes into the real ledger.
     """
-    from engine.drill.scenario import load_scenario
     from engine.live import LiveEngine
     from engine.policy.bundle import load_policy
 
@@ -705,12 +704,16 @@ def open_live_session(
         rec = load_recording(replay)
         seed, fleet_size, dry_run, kill_switch = rec.seed, rec.fleet_size, rec.dry_run, rec.kill_switch
         if rec.scenario:
+            from engine.drill.scenario import load_scenario
+
             sc = load_scenario(rec.scenario)
         script = recording_script(rec, sc)
         replay_of = str(replay)
         temp_dir = Path(tempfile.mkdtemp(prefix="ggen-replay-"))
         data_dir = DataDir(temp_dir)
     elif scenario is not None:
+        from engine.drill.scenario import load_scenario
+
         sc = load_scenario(scenario)
         script = scenario_script(sc)
     base = policy or load_policy()

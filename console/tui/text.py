@@ -8,7 +8,7 @@ from typing import Iterable
 from rich.text import Text
 
 from console.cli.common import safe_text
-from engine.control.view import countdown as countdown  # the ack column's m:ss, shared with the engine's view
+from engine.view import countdown as countdown  # the ack column's m:ss, shared with the engine's view
 
 SPARK = "▁▂▃▄▅▆▇█"
 

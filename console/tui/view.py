@@ -1,6 +1,6 @@
 """What the console shows: a :class:`ConsoleView` of the engine, read by the session.
 
-The reading itself lives in :mod:`engine.control.view` (the engine's half: it runs in this
+The reading itself lives in :mod:`engine.view` (the engine's half: it runs in this
 process for ``ggen console``, or in the engine's process for ``ggen console --attach``, which
 receives the same view as JSON over the control socket). :func:`read_view` runs in a worker
 thread four times a second and asks the session, which knows where its engine is.
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.control.view import (
+from engine.view import (
     SPARK_SAMPLES,
     BreakerRow,
     ConsoleView,

@@ -1,7 +1,7 @@
 """Operations for a console attached to this engine over the control socket (``ggen console
 --attach``, and every browser of ``ggen console --serve``).
 
-The attached console reads the same :class:`~engine.control.view.ConsoleView` the in-process
+The attached console reads the same :class:`~engine.view.ConsoleView` the in-process
 console reads (``console.view``, with a cursor over the engine's notices so each console sees
 every notice once), and sends the operator's actions as operations: acknowledge, escalate, note,
 a manual mitigation (through the safety governor), the clock, the warroom. Fault injection, the
@@ -19,7 +19,7 @@ from pydantic import Field
 
 from engine.control.operations import Args, NoArgs
 from engine.control.protocol import BAD_ARGUMENT, NOT_FOUND, REFUSED, OpError
-from engine.control.view import (
+from engine.view import (
     SPARK_SAMPLES,
     NoticeFeed,
     ViewExtras,

@@ -10,11 +10,10 @@ def attach_roster(live: Any) -> Any:
     """Make a ``LiveEngine``'s ladder page the people of ``DATA_DIR/roster.toml`` (reloaded when the
     file changes; a broken edit keeps the last good roster and shows an engine notice). Returns
     the roster, or None when the data directory has no roster file (handles are paged then)."""
-    from engine.oncall.roster import RosterFileWatch
-
     path = live.data_dir.roster_path
     if not path.exists():
         return None
+    from engine.oncall.roster import RosterFileWatch  # only when there is a roster (not on every start)
     eng = live.engine
     watch = RosterFileWatch(path, on_error=lambda msg: eng.notice("roster.error", msg))
     eng.roster = watch

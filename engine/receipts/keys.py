@@ -18,12 +18,12 @@ import secrets
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Protocol
+from typing import TYPE_CHECKING, Any, Iterable, Protocol
+
+if TYPE_CHECKING:  # cryptography is imported where a key is made, loaded or checked: not on every start
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 import orjson
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from .note import NoteError, check_key_name, note_key_id, parse_verifier_key, verifier_key
 
@@ -59,10 +59,14 @@ class Signer:
     @classmethod
     def generate(cls, name: str) -> "Signer":
         """A fresh key (used by tests and by the key store)."""
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
         return cls.from_private(name, Ed25519PrivateKey.generate())
 
     @classmethod
     def from_private(cls, name: str, key: Ed25519PrivateKey) -> "Signer":
+        from cryptography.hazmat.primitives import serialization
+
         check_key_name(name)
         pub = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
         return cls(name, note_key_id(name, pub), key, pub)
@@ -102,7 +106,11 @@ class TrustedKey:
         return f"{self.from_seq}-{'' if self.to_seq is None else self.to_seq}"
 
     def verify(self, sig: bytes, data: bytes) -> bool:
+        from cryptography.exceptions import InvalidSignature
+
         if self._verifier is None:
+            from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
             self._verifier = Ed25519PublicKey.from_public_bytes(self.public_key)
         try:
             self._verifier.verify(sig, data)
@@ -366,6 +374,8 @@ class KeyStore:
         _replace_file(self.directory / KEYRING_FILE, orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n", 0o600)
 
     def _new_key(self, now_ms: int) -> KeyInfo:
+        from cryptography.hazmat.primitives import serialization
+
         signer = Signer.generate(self.origin)
         fname = f"ed25519-{signer.key_id_hex}.key"
         pem = signer.private_key.private_bytes(
@@ -405,6 +415,9 @@ class KeyStore:
             fresh = KeyStore.open(self.directory)
             self.keys, self.genesis_key_id = fresh.keys, fresh.genesis_key_id
             info = self.info(key_id_hex)
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
         path = self.directory / info.file
         check_private_key_file(path)
         try:

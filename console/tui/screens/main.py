@@ -103,17 +103,24 @@ class MainScreen(Screen[None]):
 
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
+        # Layout classes are set before the widgets mount: setting them afterwards restyles the
+        # whole screen once per class (tens of milliseconds before the first frame).
+        self._apply_layout(self.app.size.width, self.app.size.height)
+
+        def switch(key: str) -> str:
+            return "panel switch -shown" if key == self.panel else "panel switch"
+
         with Vertical(id="top"):
             yield StatusBar(id="status")
             yield MetricsBar(id="metrics")
         # Grid order on wide terminals: incidents | infra, detail | fleet, receipts | notices.
         yield IncidentTable(id="incidents", classes="panel")
         yield PanelTabs(id="tabs")
-        yield InfraPanel(id="infra", classes="panel switch")
-        yield IncidentPanel(id="detail", classes="panel switch")
-        yield FleetTable(id="fleet", classes="panel switch")
-        yield ReceiptLog(id="receipts", classes="panel switch")
-        yield NoticeLog(id="notices", classes="panel switch")
+        yield InfraPanel(id="infra", classes=switch("infra"))
+        yield IncidentPanel(id="detail", classes=switch("detail"))
+        yield FleetTable(id="fleet", classes=switch("fleet"))
+        yield ReceiptLog(id="receipts", classes=switch("receipts"))
+        yield NoticeLog(id="notices", classes=switch("notices"))
         yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
@@ -126,8 +133,7 @@ class MainScreen(Screen[None]):
             self._feed = ReceiptFeed(self.session.data_dir)
         else:
             self.query_one(ReceiptLog).write(Text("receipts are off in this session", "dim"))
-        self._apply_layout(self.app.size.width, self.app.size.height)
-        self.watch_panel(self.panel)
+        self.query_one(PanelTabs).show(self.panel)
         self.query_one(IncidentTable).focus()
         self.set_interval(REFRESH_S, self.request_refresh)
         self.set_interval(RECEIPTS_S, self.request_receipts)
@@ -142,10 +148,14 @@ class MainScreen(Screen[None]):
 
     def _apply_layout(self, width: int, height: int) -> None:
         wide = width >= WIDE_MIN[0] and height >= WIDE_MIN[1]
+        if self.has_class("-wide") == wide and self.has_class("-narrow") != wide:
+            return
         self.set_class(wide, "-wide")
         self.set_class(not wide, "-narrow")
 
     def watch_panel(self, panel: str) -> None:
+        if not self.is_mounted:
+            return  # compose gives the first panel its class
         for key, _ in PANEL_NAMES:
             self.query_one(f"#{key}").set_class(key == panel, "-shown")
         self.query_one(PanelTabs).show(panel)
