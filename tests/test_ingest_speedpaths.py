@@ -290,3 +290,25 @@ def test_a_truncated_last_line_is_seen_by_the_sample(tmp_path: Path, monkeypatch
     p.write_text(_json_lines(20_000, {}) + '{"ts": 1769350500, "msg": "cut sh')
     s = ingest(tmp_path, p)
     assert calls == [False] and s.rejects == 1
+
+
+def test_each_insert_gets_the_writer_memory_and_the_finish_a_small_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("GGEN_INGEST_MEMORY", raising=False)
+    seen: list[tuple[str, str]] = []
+    load, number = pipeline._load_lines, pipeline._number_lines
+
+    def spy_load(run, *args):  # type: ignore[no-untyped-def]
+        seen.append(("insert", run.con.execute("SELECT current_setting('memory_limit')").fetchone()[0]))
+        return load(run, *args)
+
+    def spy_number(con, *args):  # type: ignore[no-untyped-def]
+        seen.append(("finish", con.execute("SELECT current_setting('memory_limit')").fetchone()[0]))
+        return number(con, *args)
+
+    monkeypatch.setattr(pipeline, "_load_lines", spy_load)
+    monkeypatch.setattr(pipeline, "_number_lines", spy_number)
+    (tmp_path / "a.log").write_text(_log(10))
+    (tmp_path / "b.log").write_text(_log(10, start=100))
+    ingest(tmp_path, tmp_path / "a.log", tmp_path / "b.log")
+    assert [kind for kind, _ in seen] == ["insert", "finish", "insert", "finish"]
+    assert seen[0][1] == seen[2][1] != seen[1][1] == seen[3][1]

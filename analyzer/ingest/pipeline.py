@@ -231,7 +231,9 @@ def ingest_paths(
         raise IngestError(f"{db_path}: cannot open the database ({str(exc).splitlines()[0]})") from None
     try:
         threads = int(con.execute("SELECT current_setting('threads')").fetchone()[0])
-        configure(con, memory_limit=memory_limit or env_memory_limit(threads))
+        chosen = memory_limit or os.environ.get("GGEN_INGEST_MEMORY")
+        limits = _Limits(chosen, chosen) if chosen else _Limits(default_memory_limit(threads), f"{MIN_MEMORY_MB}MB")
+        configure(con, memory_limit=limits.insert)
         create_schema(con)
         con.execute(f"SET TimeZone = {q.lit(zone)}")
         total_bytes = sum(s.size for s in sources)
@@ -239,7 +241,7 @@ def ingest_paths(
         for i, src in enumerate(sources):
             report = _progress_for(progress, src, i, len(sources), done_bytes, total_bytes) if progress is not None and not quiet else None
             try:
-                fs = _ingest_one(con, src, catalog, fmt, service, report)
+                fs = _ingest_one(con, src, catalog, fmt, service, report, limits)
             finally:
                 if src.temp:
                     src.path.unlink(missing_ok=True)
@@ -316,8 +318,11 @@ def _ingest_one(
     forced: str,
     service: str | None,
     progress: Callable[[int], None] | None,
+    limits: "_Limits | None" = None,
 ) -> FileSummary:
     t0 = time.perf_counter()
+    if limits is not None:
+        con.execute(f"SET memory_limit = {q.lit(limits.insert)}")
     fs = FileSummary(src.name, bytes=src.size)
     # Rows a run committed but did not get to number (it was killed between its two phases).
     con.execute("DELETE FROM events WHERE source_file = ? AND source_line IS NULL", [src.name])
@@ -393,6 +398,10 @@ def _ingest_one(
                 # column at the next checkpoint instead of rewriting every row into the WAL.
                 # A run killed in between leaves rows with NULL lines that the next run deletes.
                 con.execute("COMMIT")
+                if limits is not None:
+                    # The second phase needs little memory: a smaller limit evicts the blocks
+                    # the insert left cached instead of growing past them.
+                    con.execute(f"SET memory_limit = {q.lit(limits.finish)}")
                 con.execute("BEGIN TRANSACTION")
                 if replace:
                     _delete_source(con, src.name, numbered_only=True)
@@ -1101,12 +1110,14 @@ def _flush_otlp(con: duckdb.DuckDBPyConnection, rows: Any, fs: FileSummary) -> N
         rows.metrics.clear()
 
 
+@dataclass(frozen=True)
+class _Limits:
+    """DuckDB memory limits while a file's rows are inserted, and while they are finished."""
+
+    insert: str
+    finish: str
+
+
 def default_memory_limit(threads: int) -> str:
     """A DuckDB memory limit that lets ``threads`` threads write (see ``WRITER_MEMORY_MB``)."""
     return f"{min(MAX_MEMORY_MB, max(MIN_MEMORY_MB, 32 + WRITER_MEMORY_MB * (threads - 1)))}MB"
-
-
-def env_memory_limit(threads: int | None = None) -> str:
-    """The DuckDB memory limit for ingest: ``GGEN_INGEST_MEMORY`` or the default for ``threads``
-    (DuckDB's thread count: the number of cores unless configured)."""
-    return os.environ.get("GGEN_INGEST_MEMORY") or default_memory_limit(threads or os.cpu_count() or 1)
