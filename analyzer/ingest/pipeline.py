@@ -46,7 +46,11 @@ from analyzer.ingest.sources import (
 # the ordered bulk insert (INSERT ... SELECT keeps file order, which line numbers rely on) runs
 # one writer per 48 MB it may reserve (4 MB for each of the 12 columns of events) and reserves at
 # most a quarter of the limit, so under about 224 MB it writes on one thread whatever the core
-# count. The limit is a ceiling: a second writer costs about 40 MB more in practice.
+# count. The limit is a ceiling: a second writer costs about 40 MB more in practice, and once a
+# file's rows are committed the limit drops to MIN_MEMORY_MB for the rest of its work.
+MIN_MEMORY_MB = 96
+WRITER_MEMORY_MB = 4 * 12 * 4  # limit needed per writer thread beyond the first
+MAX_MEMORY_MB = 1024
 # Row groups written by ingest hold 28,672 rows (DuckDB's default is 122,880). DuckDB's CSV reader
 # hands the insert batches of 1 MB of lines, and the ordered insert holds batches in memory until
 # a run of them fills 90-100% of one, two or three row groups, then copies them into it. Smaller
@@ -55,9 +59,6 @@ from analyzer.ingest.sources import (
 # the file grows by a few per cent (JSON Lines) to 40% (syslog, whose rows compress best). The
 # size belongs to the attached database, so other readers and writers are unaffected.
 ROW_GROUP_ROWS = 14 * 2048
-MIN_MEMORY_MB = 96
-WRITER_MEMORY_MB = 4 * 12 * 4  # limit needed per writer thread beyond the first
-MAX_MEMORY_MB = 1024
 CHUNK_BYTES = 32 << 20
 BATCH_ROWS = 50_000
 
