@@ -176,6 +176,18 @@ def frame_child(out: str, seconds: float, services: int, speed: float, attach: b
     state = {"last": time.perf_counter(), "next_fault": 0, "t0": time.perf_counter()}
 
     big: list[tuple[float, float]] = []
+    import gc
+
+    gc_pauses: dict[int, list[float]] = {0: [], 1: [], 2: []}
+    gc_started: list[float] = [0.0]
+
+    def on_gc(phase: str, info: dict) -> None:  # every collection, on whichever thread runs it
+        if phase == "start":
+            gc_started[0] = time.perf_counter()
+        else:
+            gc_pauses[info["generation"]].append(time.perf_counter() - gc_started[0])
+
+    gc.callbacks.append(on_gc)
 
     def tick() -> None:
         now = time.perf_counter()
@@ -218,9 +230,38 @@ def frame_child(out: str, seconds: float, services: int, speed: float, attach: b
                 "incidents": len(eng.incidents),
                 "crash": session.crash_text,
                 "big_stalls": big,
+                "gc": {str(g): v for g, v in gc_pauses.items()},
             }
         )
     )
+
+
+def bench_history(ticks: int, services: int) -> dict[str, float]:
+    """What the control socket's metric history leaves for the garbage collector: objects it
+    tracks and the time of a full collection after ``ticks`` ticks of ``services`` services with
+    faults (errors by status code on many services), on a virtual clock."""
+    import gc
+
+    from console.tui.session import virtual_session
+    from engine.control.history import MetricsHistory
+
+    s = virtual_session(fleet_size=services, seed=1)
+    h = MetricsHistory(tick_ms=s.engine.tick_ms)
+    for kind, target in (("cpu_saturation", "svc-0042"), ("bad_deploy", "svc-0007"), ("dependency_outage", "svc-0150")):
+        s.engine.inject(kind, target, actor="bench")
+    gc.collect()
+    before = len(gc.get_objects())
+    t = time.perf_counter()
+    for _ in range(ticks):
+        s.engine.run_for(s.engine.tick_ms)
+        with s.engine.lock:
+            h.record(s.engine)
+    run_s = time.perf_counter() - t
+    gc.collect()
+    tracked = len(gc.get_objects()) - before
+    t = time.perf_counter()
+    gc.collect()
+    return {"tracked": tracked, "full_gc_ms": (time.perf_counter() - t) * 1000, "tick_ms": run_s / ticks * 1000}
 
 
 def pct(values: list[float], q: float) -> float:
@@ -257,6 +298,7 @@ def main() -> None:
     ap.add_argument("--speed", type=float, default=10.0)
     ap.add_argument("--skip-startup", action="store_true")
     ap.add_argument("--skip-frames", action="store_true")
+    ap.add_argument("--history-ticks", type=int, default=1800, help="ticks of metric history for the garbage-collection figure (0: skip)")
     ap.add_argument("--no-services", action="store_true", help="frames without the control socket, delivery and roster attached (to see what they cost)")
     ap.add_argument("--as-is", action="store_true", help="keep this shell's bytecode settings (PYTHONDONTWRITEBYTECODE makes the project's modules compile on every start)")
     ap.add_argument("--frame-child", metavar="OUT", help=argparse.SUPPRESS)
@@ -276,6 +318,11 @@ def main() -> None:
         print(f"  minimal Textual app {st['minimal_s'] * 1000:7.0f} ms   (runs: {', '.join(f'{x * 1000:.0f}' for x in st['minimal_all'])})")
         print(f"  ratio               {st['ratio']:7.2f}x  (goal <= 1.5x)")
         print(f"  (first start on an empty data directory, generating keys: {st['cold_s'] * 1000:.0f} ms)")
+    if args.history_ticks:
+        hb = bench_history(args.history_ticks, args.services)
+        print(f"\ncontrol-socket metric history, {args.services} services, {args.history_ticks} ticks (its 30-min window at 1 s ticks), virtual clock:")
+        print(f"  objects the garbage collector tracks beyond the engine's: {hb['tracked']:,.0f}; a full collection then takes {hb['full_gc_ms']:.1f} ms "
+              f"(engine tick + history sample {hb['tick_ms']:.2f} ms)")
     if args.skip_frames:
         return
     fr = bench_frames(args.seconds, args.services, args.speed, attach=not args.no_services)
@@ -285,6 +332,9 @@ def main() -> None:
     for label, key in (("screen update (layout+render+write)", "frames"), ("  of which CPU time of the UI thread", "frame_cpu"), ("apply a reading to widgets (UI)", "applies"), ("read the engine (worker thread)", "reads"), ("UI loop stall (10 ms timer lateness)", "stalls")):
         xs = fr[key]
         print(f"  {label:38} n={len(xs):5}  p50 {ms(xs, 0.5):6.1f} ms  p99 {ms(xs, 0.99):6.1f} ms  worst {max(xs) * 1000 if xs else float('nan'):6.1f} ms")
+    for g, xs in sorted(fr.get("gc", {}).items()):
+        if xs:
+            print(f"  garbage collection, generation {g}        n={len(xs):5}  p50 {ms(xs, 0.5):6.1f} ms  p99 {ms(xs, 0.99):6.1f} ms  worst {max(xs) * 1000:6.1f} ms")
     if fr.get("big_stalls"):
         print("  UI stalls over 30 ms (s into the run, ms): " + ", ".join(f"{t:g}s {d:g}" for t, d in fr["big_stalls"][:20]))
 

@@ -45,9 +45,9 @@ class ServiceRow:
     replicas: int
     level: str  # alert | stale | warn | ok
     severity: str | None  # most severe open incident touching it
-    rps_hist: list[float]
-    err_hist: list[float]
-    p99_hist: list[float]
+    rps_hist: tuple[float, ...]  # tuples of floats: the garbage collector stops tracking them at once
+    err_hist: tuple[float, ...]
+    p99_hist: tuple[float, ...]
     order: int
     stale: bool = False  # a real source has no fresh value for one of its signals
 
@@ -60,7 +60,7 @@ class QueueRow:
     lag_p99_s: float
     concurrency: int
     limit: int
-    depth_hist: list[float]
+    depth_hist: tuple[float, ...]
     level: str
 
 
@@ -410,6 +410,7 @@ def read_engine_view(
         for i, (name, s) in enumerate(f.services.items()):
             sig = engine.signals("service", name)
             hist = _tail(engine.history[name], spark_samples)
+            cols = tuple(zip(*hist)) if hist else ((), (), (), ())  # (t, rps, error %, p99) columns
             sev = touched.get(name)
             health = sig.get("healthy", 1.0)
             rps, err, p99 = sig["rps"], sig["error_pct"], sig["p99_ms"]
@@ -436,9 +437,9 @@ def read_engine_view(
                     replicas=int(replicas) if isfinite(replicas) else int(s.replicas),
                     level=level,
                     severity=sev,
-                    rps_hist=[h[1] for h in hist],
-                    err_hist=[h[2] for h in hist],
-                    p99_hist=[h[3] for h in hist],
+                    rps_hist=cols[1],
+                    err_hist=cols[2],
+                    p99_hist=cols[3],
                     order=i,
                     stale=stale,
                 )
@@ -455,7 +456,7 @@ def read_engine_view(
                 level = "stale"
             else:
                 level = "warn" if depth > scaler_depth else "ok"
-            queues.append(QueueRow(name, q.consumer, depth, qs["lag_p99_s"], q.concurrency, q.limit, [h[1] for h in _tail(engine.queue_history[name], spark_samples)], level))
+            queues.append(QueueRow(name, q.consumer, depth, qs["lag_p99_s"], q.concurrency, q.limit, tuple([h[1] for h in _tail(engine.queue_history[name], spark_samples)]), level))
         from engine.mitigate.breaker import STATE_NAMES
 
         breakers = [BreakerRow(n, STATE_NAMES[b.state], b.override_state is not None) for n, b in f.breakers.items()]
@@ -785,8 +786,8 @@ def view_to_json(view: ConsoleView) -> bytes:
     return orjson.dumps(view, default=str, option=orjson.OPT_NON_STR_KEYS)
 
 
-def _floats(xs: list[Any]) -> list[float]:
-    return [NAN if x is None else x for x in xs] if None in xs else xs
+def _floats(xs: list[Any]) -> tuple[float, ...]:
+    return tuple([NAN if x is None else x for x in xs] if None in xs else xs)
 
 
 def _num(x: Any) -> float:
@@ -802,7 +803,7 @@ def _row(cls: type, d: dict[str, Any]) -> Any:
     scalar = _FLOAT_FIELDS.get(cls)
     if scalar is None:
         scalar = _FLOAT_FIELDS[cls] = tuple(f.name for f in fields(cls) if str(f.type) == "float")
-        _FLOAT_LISTS[cls] = tuple(f.name for f in fields(cls) if str(f.type) == "list[float]")
+        _FLOAT_LISTS[cls] = tuple(f.name for f in fields(cls) if str(f.type).startswith("tuple[float"))
     for k in scalar:
         if d.get(k) is None:
             d[k] = NAN

@@ -52,7 +52,13 @@ class ConsoleApp(App[None]):
 
     def _start_services(self) -> None:
         """The control socket and notification delivery start once the console is on screen."""
-        self.run_worker(self.session.start_services, thread=True, group="services", exit_on_error=False)
+
+        def start() -> None:
+            self.session.start_services()
+            if self.freeze_startup_objects:
+                _freeze_startup_objects()  # what the services loaded lives as long as the console
+
+        self.run_worker(start, thread=True, group="services", exit_on_error=False)
 
     def on_unmount(self) -> None:
         self.session.stop()  # idempotent: the CLI stops it again after run() returns

@@ -9,8 +9,7 @@ breakdown by HTTP status and the slow-query log with first and last sighting.
 from __future__ import annotations
 
 from array import array
-from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Iterator
 
 from engine.control.catalog import COLUMNS
@@ -49,10 +48,10 @@ class Ring:
         self.n = 0
         self.head = 0  # next slot
 
-    def add(self, t_ms: int, row: tuple[float, ...]) -> None:
+    def add(self, t_ms: int, row: tuple[float, ...] | array) -> None:
         i = self.head
         self.t[i] = t_ms
-        self.v[i * self.width : (i + 1) * self.width] = array("d", row)
+        self.v[i * self.width : (i + 1) * self.width] = row if isinstance(row, array) else array("d", row)
         self.head = (i + 1) % self.capacity
         if self.n < self.capacity:
             self.n += 1
@@ -75,15 +74,78 @@ class Ring:
         return self.t[(self.head - self.n) % self.capacity]
 
 
-@dataclass
 class _Minute:
-    start_ms: int
-    rows: list[tuple[float, ...]] = field(default_factory=list)
+    """This minute's rows of one entity, flat in one array of doubles (no object per row, so
+    nothing for the garbage collector to walk)."""
+
+    __slots__ = ("start_ms", "width", "values")
+
+    def __init__(self, start_ms: int, width: int) -> None:
+        self.start_ms = start_ms
+        self.width = width
+        self.values = array("d")
+
+    @property
+    def count(self) -> int:
+        return len(self.values) // self.width if self.width else 0
+
+    def add(self, row: tuple[float, ...]) -> None:
+        self.values.extend(row)
 
     def fold(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
-        cols = list(zip(*self.rows))
-        n = len(self.rows)
+        """(averages, maxima) per column."""
+        n, w, v = self.count, self.width, self.values
+        cols = [v[i::w] for i in range(w)]
         return tuple(sum(c) / n for c in cols), tuple(max(c) for c in cols)
+
+
+class CodeSeries:
+    """Failed requests of one service by HTTP status, per tick: four parallel arrays (time, code,
+    share of requests, requests per second), one entry per code per tick. Old entries are dropped
+    in batches. Dicts and tuples per tick, for every service, kept for half an hour, were hundreds
+    of thousands of objects that every full garbage collection walked (pauses of tens of ms)."""
+
+    __slots__ = ("t", "code", "share", "rps", "start")
+
+    def __init__(self) -> None:
+        self.t = array("q")
+        self.code = array("i")
+        self.share = array("d")
+        self.rps = array("d")
+        self.start = 0  # entries before it are dropped
+
+    def __len__(self) -> int:
+        return len(self.t) - self.start
+
+    def add(self, t_ms: int, breakdown: dict[int, tuple[float, float]]) -> None:
+        for code, (share, rps) in breakdown.items():
+            self.t.append(t_ms)
+            self.code.append(code)
+            self.share.append(share)
+            self.rps.append(rps)
+
+    def drop_before(self, t_ms: int) -> None:
+        t, i, n = self.t, self.start, len(self.t)
+        while i < n and t[i] < t_ms:
+            i += 1
+        self.start = i
+        if i > 4096 and i * 2 > n:  # compact once most of the arrays is dropped entries
+            for a in (self.t, self.code, self.share, self.rps):
+                del a[:i]
+            self.start = 0
+
+    def since(self, t_ms: int) -> list[tuple[int, dict[int, tuple[float, float]]]]:
+        """Ticks at or after ``t_ms`` with failures: (time, {code: (share, rps)})."""
+        out: list[tuple[int, dict[int, tuple[float, float]]]] = []
+        t, code, share, rps = self.t, self.code, self.share, self.rps
+        for i in range(self.start, len(t)):
+            ti = t[i]
+            if ti < t_ms:
+                continue
+            if not out or out[-1][0] != ti:
+                out.append((ti, {}))
+            out[-1][1][code[i]] = (share[i], rps[i])
+        return out
 
 
 @dataclass
@@ -111,8 +173,8 @@ class MetricsHistory:
         self.avg: dict[tuple[str, str], Ring] = {}
         self.max: dict[tuple[str, str], Ring] = {}
         self._minute: dict[tuple[str, str], _Minute] = {}
-        # service -> (t, {status: (share of requests, requests per second)})
-        self.codes: dict[str, deque[tuple[int, dict[int, tuple[float, float]]]]] = {}
+        # service -> per tick, {status: (share of requests, requests per second)}
+        self.codes: dict[str, CodeSeries] = {}
         self.slow_queries: dict[str, SlowQuerySighting] = {}
         self.last_ms: int | None = None
         self.first_ms: int | None = None
@@ -142,13 +204,12 @@ class MetricsHistory:
         keep_after = now - self.recent_cap * engine.tick_ms
         for name, s in f.services.items():
             bd = f.error_breakdown(s) if (s.err5 or s.err4 or s.throttled_rps or not s.up) else None
-            lst = self.codes.get(name)
-            if lst is None:
-                lst = self.codes[name] = deque()
+            series = self.codes.get(name)
+            if series is None:
+                series = self.codes[name] = CodeSeries()
             if bd:
-                lst.append((now, {c: (v, v * s.in_rps) for c, v in bd.items()}))
-            while lst and lst[0][0] < keep_after:
-                lst.popleft()
+                series.add(now, {c: (v, v * s.in_rps) for c, v in bd.items()})
+            series.drop_before(keep_after)
         from engine.mitigate.actuator import slow_queries
 
         for q in slow_queries(f):
@@ -167,14 +228,14 @@ class MetricsHistory:
         start = now - now % MINUTE_MS
         m = self._minute.get(key)
         if m is not None and m.start_ms != start:
-            if m.rows:
+            if m.count:
                 avg, peak = m.fold()
                 self.avg[key].add(m.start_ms, avg)
                 self.max[key].add(m.start_ms, peak)
             m = None
         if m is None:
-            m = self._minute[key] = _Minute(start)
-        m.rows.append(row)
+            m = self._minute[key] = _Minute(start, len(row))
+        m.add(row)
 
     # ------------------------------------------------------------------ reading
     def window(self, kind: str, name: str, since_ms: int) -> list[tuple[int, tuple[float, ...]]]:
@@ -188,7 +249,7 @@ class MetricsHistory:
         avg = list(self.avg[key].rows(since_ms)) if key in self.avg else []
         mx = list(self.max[key].rows(since_ms)) if key in self.max else []
         m = self._minute.get(key)
-        if m is not None and m.rows and m.start_ms >= since_ms:
+        if m is not None and m.count and m.start_ms >= since_ms:
             a, p = m.fold()
             avg.append((m.start_ms, a))
             mx.append((m.start_ms, p))
@@ -208,4 +269,5 @@ class MetricsHistory:
         return max(oldest, since_ms)
 
     def codes_since(self, service: str, since_ms: int) -> list[tuple[int, dict[int, tuple[float, float]]]]:
-        return [(t, d) for t, d in self.codes.get(service, []) if t >= since_ms]
+        series = self.codes.get(service)
+        return series.since(since_ms) if series is not None else []
