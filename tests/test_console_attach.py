@@ -23,10 +23,11 @@ from console.tui.app import ConsoleApp
 from console.tui.attached import AttachedSession, EngineGone
 from console.tui.screens.dialogs import ConfirmScreen, CrashScreen
 from console.tui.session import open_live_session
-from engine.control.client import ControlClient
+from engine.control.client import ControlClient, ControlError
 from engine.datadir import DataDir
 from engine.fleet.faults import FAULT_KINDS
 from engine.live import wait_until
+from engine.view import view_from_dict
 
 ROOT = Path(__file__).resolve().parents[1]
 GGEN = [sys.executable, "-m", "console.cli.main"]
@@ -147,6 +148,37 @@ def test_an_attached_console_says_so_when_the_engine_stops(tmp_path):
                 a.acknowledge(iid)
 
     asyncio.run(go())
+
+
+def test_console_operations_check_arguments_and_give_each_console_its_notices(tmp_path):
+    s, iid = live_with_incident(tmp_path)
+    c = ControlClient(s.data_dir.control_socket_path)
+    try:
+        for op, args, code, arg in (
+            ("incident.acknowledge", {"incident_id": "deadbeef00", "actor": "x"}, "not_found", "incident_id"),
+            ("console.view", {"spark_samples": -1}, "bad_argument", "spark_samples"),
+            ("warroom.change", {"incident_id": iid, "change": "write", "text": "x", "actor": "a"}, "refused", None),
+            ("warroom.change", {"incident_id": iid, "change": "shout", "actor": "a"}, "bad_argument", "change"),
+            ("console.manual_action", {"action": "scale_replicas", "target": "app", "incident_id": "nope", "actor": "a"}, "not_found", "incident_id"),
+        ):
+            with pytest.raises(ControlError) as err:
+                c.call(op, args)
+            assert (err.value.code, err.value.arg) == (code, arg), (op, err.value.code, err.value.arg, err.value.message)
+        got = c.call("console.view", {"selected": iid})
+        view = view_from_dict(got["view"])
+        assert view.mode == "attached" and view.detail is not None and view.detail.row.id == iid and view.paused
+        first, cursor = got["view"]["notices"], got["cursor"]
+        assert any(n["kind"] == "fault.injected" for n in first)  # the backlog, on a first call
+        assert c.call("console.view", {"notices_after": cursor})["view"]["notices"] == []  # nothing new since
+        c.call("engine.kill_switch", {"on": True, "actor": "ann"})
+        again = c.call("console.view", {"notices_after": cursor})["view"]["notices"]
+        assert [n["kind"] for n in again if n["kind"] == "kill_switch"] == ["kill_switch"]
+        other = c.call("console.view", {})["view"]["notices"]  # another console starts from the backlog
+        assert any(n["kind"] == "kill_switch" for n in other) and any(n["kind"] == "fault.injected" for n in other)
+        assert c.call("incident.acknowledge", {"incident_id": iid, "actor": "ann"})["acknowledged_by"] == "ann"
+        assert c.call("incident.acknowledge", {"incident_id": iid, "actor": "bob"})["acknowledged_by"] == "ann"  # first one wins
+    finally:
+        s.stop()
 
 
 def run_ggen(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:

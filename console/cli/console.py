@@ -115,7 +115,7 @@ def console(
         )
         setup.start_sources(session.live)
     except DataDirLocked as exc:
-        fail(str(exc), EXIT_NO_ENGINE)
+        fail(f"{exc} (or `ggen console --attach` to watch that engine)", EXIT_NO_ENGINE)
     except (ReplayError, PolicyError) as exc:
         fail(str(exc), EXIT_USAGE if isinstance(exc, ReplayError) else EXIT_FAILED)
     except KeyError as exc:  # unknown scenario
