@@ -109,3 +109,32 @@ def test_an_unknown_value_stays_unknown_over_the_control_socket(tmp_path):
     assert math.isnan(app2.p99_ms) and app2.stale and math.isnan(app2.p99_hist[-1])
     assert back.source == "prometheus" and back.stale_signals == view.stale_signals > 0
     assert [math.isnan(c.current) for c in back.detail.criteria] == [math.isnan(c.current) for c in view.detail.criteria]
+
+
+def test_the_speed_of_an_engine_on_a_real_source_cannot_change(tmp_path):
+    import json
+
+    from console.tui.session import open_live_session
+    from engine.control.client import ControlClient, ControlError
+    from engine.datadir import DataDir
+    from engine.live import wait_until
+    from engine.sources import prepare_source
+
+    samples = tmp_path / "s.jsonl"
+    samples.write_text("".join(json.dumps({"service": s, "signals": {"p99_ms": 90.0, "rps": 10.0}}) + "\n" for s in ("api", "app")))
+    dd = DataDir(tmp_path / "data")
+    setup = prepare_source(dd, source="file", path=str(samples))
+    session = open_live_session(dd, policy=setup.policy, **setup.console_kwargs())
+    try:
+        setup.start_sources(session.live)
+        with pytest.raises(ValueError, match="real system"):
+            session.set_speed(10.0)
+        client = ControlClient(dd.control_socket_path)
+        assert wait_until(client.alive, 10)
+        with pytest.raises(ControlError) as err:
+            client.call("engine.clock", {"speed": 10.0, "actor": "ann"})
+        assert err.value.code == "refused" and err.value.arg == "speed"
+        assert session.live.clock.speed == 1.0
+        assert client.call("console.view", {})["view"]["source"] == "file"
+    finally:
+        session.stop()

@@ -546,6 +546,8 @@ class LiveSession(ConsoleSession):
         return self.live.paused
 
     def set_speed(self, speed: float) -> None:
+        if not getattr(self.engine.fleet, "simulated", True):
+            raise ValueError("this engine watches a real system on the wall clock: its speed cannot change")
         self.live.set_speed(speed)
 
     def pause(self) -> None:

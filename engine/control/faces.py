@@ -242,6 +242,8 @@ class Faces:
         if live is None:
             raise OpError(REFUSED, "this engine's clock is not a live clock (it moves only when its owner steps it)")
         if a.speed is not None:
+            if not getattr(self.engine.fleet, "simulated", True):
+                raise OpError(REFUSED, "this engine watches a real system on the wall clock: its speed cannot change", "speed")
             live.set_speed(a.speed)
         if a.paused is True:
             live.pause()

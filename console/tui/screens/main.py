@@ -393,16 +393,23 @@ class MainScreen(Screen[None]):
 
     def action_pause(self) -> None:
         s = self.session
-        if s.paused:
-            s.resume()
-            self.notify("engine resumed")
-        else:
-            s.pause()
-            self.notify("engine paused: the fleet and every timer stand still")
+        try:
+            if s.paused:
+                s.resume()
+                self.notify("engine resumed")
+            else:
+                s.pause()
+                self.notify("engine paused: the fleet and every timer stand still")
+        except (ValueError, RuntimeError, OSError) as exc:  # refused, or an attached engine gone
+            self.notify(f"pause: {exc}", severity="error", markup=False)
         self.request_refresh()
 
     def set_speed(self, speed: float) -> None:
-        self.session.set_speed(speed)
+        try:
+            self.session.set_speed(speed)
+        except (ValueError, RuntimeError, OSError) as exc:
+            self.notify(f"speed: {exc}", severity="error", markup=False)
+            return
         self.notify(f"speed ×{speed:g}")
         self.request_refresh()
 
