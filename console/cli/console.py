@@ -128,7 +128,7 @@ def console(
     from console.tui.app import ConsoleApp
 
     try:
-        ConsoleApp(session, freeze_startup_objects=True).run()
+        ConsoleApp(session, freeze_startup_objects=True, exit_with_parent=_served()).run()
     finally:
         session.stop()
     if session.crash_text:
@@ -172,10 +172,13 @@ def _attach(dd, actor: str | None) -> None:
         fail(f"the engine on {dd.root} did not answer: {exc}", EXIT_NO_ENGINE)
     from console.tui.app import ConsoleApp
 
-    # Under `ggen console --serve` (textual-serve's web driver) the console's parent is the
-    # server: if the server goes away, nobody will ever send this console a quit, so it leaves.
-    served = "web_driver" in os.environ.get("TEXTUAL_DRIVER", "")
-    ConsoleApp(session, freeze_startup_objects=True, exit_with_parent=served).run()
+    ConsoleApp(session, freeze_startup_objects=True, exit_with_parent=_served()).run()
+
+
+def _served() -> bool:
+    """Under ``ggen console --serve`` (textual-serve's web driver) the console's parent is the
+    server: if the server goes away nobody will ever tell this console to quit, so it leaves."""
+    return "web_driver" in os.environ.get("TEXTUAL_DRIVER", "")
 
 
 def _serve(dd, host: str, port: int, engine_opts: list[str], actor: str | None, replay: bool) -> None:
