@@ -32,6 +32,7 @@ root, seed, limit = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 keys = KeyStore.open(root / "keys")
 ledger = Ledger.open(root / "ledger.sqlite", keys)
 sink = ReceiptSink(ledger, keys, lambda t: {"runbook": "e" * 64})
+keys.signer(keys.genesis_key_id)  # load the key (and cryptography, imported lazily) before "ready"
 batch, n = [], 0
 print("ready", flush=True)
 for event in event_stream(seed, 1769349600000 + seed * 10**9, 10**6):
