@@ -6,7 +6,7 @@ interleaved, and prints wall time, MB/s, lines/s and peak RSS (from /usr/bin/tim
 accounting via wait4). Reports the median and the best run; on a shared machine the best run is
 the fairer figure, the median says how noisy the machine was.
 
-    .venv/bin/python bench/ingest_bench.py [--lines 1000000] [--runs 3] [--window] [--formats]
+    .venv/bin/python bench/ingest_bench.py [--lines 1000000] [--runs 3] [--window] [--formats] [--as-is]
 
 ``--window`` also measures how much of the ``events`` table a 30-minute window query reads
 compared with a full scan (row groups scanned, from DuckDB's profiler), on the ingested JSONL.
