@@ -1,6 +1,7 @@
 """Console figures: time to the first full frame, and frame times with a big fleet at speed.
 
     .venv/bin/python bench/console_bench.py [--runs 5] [--seconds 20] [--services 200] [--speed 10]
+                                            [--history-ticks 1800] [--skip-startup] [--skip-frames] [--as-is]
 
 1. Startup. `ggen console` and a minimal Textual app (one Static) are started in a pseudo-terminal
    of 120x40, the same way; each writes the wall time of its first full frame to a file (the
@@ -10,7 +11,13 @@
    services at --speed, with faults injected every few seconds so incidents open, escalate and
    resolve. Every screen update (layout, render and the write to the terminal) is timed, as is
    the UI work of applying each engine reading, the reading itself (a worker thread, under the
-   engine lock), and how late a 10 ms timer on the UI loop fires (the longest the UI was stuck).
+   engine lock), how late a 10 ms timer on the UI loop fires (the longest the UI was stuck), and
+   every garbage collection's pause by generation.
+3. History. What the control socket's metric history leaves for the garbage collector after its
+   30-minute window of 200 services (tracked objects, and the time of a full collection).
+
+Both apps run with bytecode caches (a private PYTHONPYCACHEPREFIX) unless --as-is: this working
+tree sets PYTHONDONTWRITEBYTECODE, which makes every start compile the project's modules.
 """
 from __future__ import annotations
 
