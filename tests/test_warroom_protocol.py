@@ -142,3 +142,28 @@ def test_cli_escapes_hostile_log_text_and_rejects_unknown_incidents(tmp_path):
     assert r.exit_code == 4 and "no incident matches" in r.output
     r = run(cli, ["incidents", "warroom", "check", "vibes"], env=env)
     assert r.exit_code == 5 and "unknown checklist item 'vibes'" in r.output
+
+
+def test_cli_status_reminder_knows_the_last_status_page_publication(tmp_path, monkeypatch):
+    """`warroom show` reminds about the status-update cadence, counted from the last publication."""
+    import types
+
+    from console.cli.warroom import _status_cadence
+    from engine.statuspage import StatusStore, StatusUpdate
+
+    root = tmp_path / "dd"
+    room = types.SimpleNamespace(severity="Sev1", incident_id="urn:uuid:00000000-0000-4000-8000-000000000001")
+    monkeypatch.setenv("GGEN_DATA_DIR", str(root))
+    import click
+
+    with click.Context(cli):
+        assert _status_cadence(room) == (300, None)
+        StatusStore(root).append(
+            StatusUpdate(
+                incident_id=room.incident_id, number=1, audience="public", status="investigating", severity="Sev1",
+                banner="MAJOR OUTAGE", title="API errors", components=["API Endpoints"], impact="requests fail",
+                started="14:00 UTC", duration="5 min", affected="all customers", root_cause="under investigation",
+                expected_resolution="15 min", next_update="14:10 UTC", drafted_at_ms=1, published_at_ms=123_000,
+            )
+        )
+        assert _status_cadence(room) == (300, 123_000)

@@ -98,20 +98,14 @@ def _room(incident_id: str | None) -> Any:
 def _status_cadence(room: Any) -> tuple[int, int | None]:
     """The severity's status-update cadence and the last status-page publication, if any."""
     from engine.policy.bundle import load_policy
+    from engine.policy.loader import PolicyError
+    from engine.statuspage import StatusStore
 
-    every = 0
     try:
         every = load_policy().severity.levels[room.severity].status_update_every_s
-    except Exception:
-        pass
-    last = None
-    try:
-        from engine.statuspage.store import StatusStore
-
-        last = StatusStore(data_dir().root).last_published_ms(room.incident_id)
-    except Exception:
-        pass
-    return every, last
+    except (PolicyError, KeyError) as exc:
+        fail(f"cannot read the status-update cadence: {exc}", EXIT_FAILED)
+    return every, StatusStore(data_dir().root).last_published_ms(room.incident_id)
 
 
 def _save(room: Any) -> None:
