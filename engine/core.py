@@ -14,7 +14,7 @@ import random
 import threading
 import uuid
 from collections import deque
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from engine import events as ev
 from engine.clock import Clock, VirtualClock, iso_utc
@@ -41,8 +41,10 @@ from engine.mitigate.breaker import CLOSED, HALF_OPEN, OPEN, STATE_NAMES
 from engine.mitigate.governor import SafetyGovernor
 from engine.mitigate.scaling import next_concurrency
 from engine.policy.bundle import Policy, load_policy
-from engine.policy.models import Runbook
 from engine.runbook import holds
+
+if TYPE_CHECKING:
+    from engine.policy.models import Runbook
 
 ENTITY_ORDER = ("region_failover", "circuit_breaker_opened", "error_rate_spike", "latency_spike", "queue_backlog_overflow")
 

@@ -81,3 +81,7 @@ class DataDir:
     @property
     def roster_path(self) -> Path:
         return self.root / "roster.toml"
+
+    @property
+    def policy_snapshot_path(self) -> Path:
+        return self.root / "policy-snapshot.pickle"

@@ -10,12 +10,14 @@ import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 import orjson
 
 from engine.clock import iso_utc
-from engine.policy.models import EscalationPolicy, LadderStep
+
+if TYPE_CHECKING:
+    from engine.policy.models import EscalationPolicy, LadderStep
 
 
 class Roster(Protocol):

@@ -89,7 +89,7 @@ class LiveEngine:
         engine_factory: Callable[..., Engine] | None = None,
     ) -> None:
         self.data_dir = data_dir
-        self.policy = policy or load_policy()
+        self.policy = policy or load_policy(snapshot=data_dir.policy_snapshot_path)
         self.clock = WallClock(speed=speed)
         self.lock = DataDirLock(data_dir.lock_path)
         self.description = description

@@ -13,11 +13,13 @@ import random
 import zlib
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 from engine.fleet.faults import Fault, fault_params
 from engine.mitigate.breaker import CLOSED, HALF_OPEN, OPEN, CircuitBreaker, Transition
-from engine.policy.models import FleetSpec, MitigationPolicy, QueueSpec, ServiceSpec
+
+if TYPE_CHECKING:
+    from engine.policy.models import FleetSpec, MitigationPolicy, QueueSpec, ServiceSpec
 
 _SQRT2 = math.sqrt(2.0)
 _Z99 = 2.326

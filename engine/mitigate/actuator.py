@@ -7,12 +7,14 @@ care which one runs.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from engine.fleet.model import Change, Fleet, slow_query_id
 from engine.mitigate.breaker import CLOSED, OPEN
 from engine.mitigate.scaling import next_concurrency
-from engine.policy.models import MitigationPolicy
+
+if TYPE_CHECKING:
+    from engine.policy.models import MitigationPolicy
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,11 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from engine.policy.models import CircuitPolicy
+if TYPE_CHECKING:
+    from engine.policy.models import CircuitPolicy
+
 
 CLOSED, HALF_OPEN, OPEN = 0, 1, 2
 STATE_NAMES = {CLOSED: "CLOSED", HALF_OPEN: "HALF_OPEN", OPEN: "OPEN"}

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from engine.policy.models import GovernorPolicy
+if TYPE_CHECKING:
+    from engine.policy.models import GovernorPolicy
+
 
 REGION_WIDE_ACTIONS = frozenset({"failover_region", "failback_region"})
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from engine.policy.models import ScalerPolicy
+if TYPE_CHECKING:
+    from engine.policy.models import ScalerPolicy
 
 
 @dataclass(frozen=True)

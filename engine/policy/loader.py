@@ -6,7 +6,6 @@ detection.tiers.0.p99_ms: Input should be a valid integer`` and never as a trace
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import tomllib
 from pathlib import Path
@@ -14,18 +13,11 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from engine.policy.common import PolicyError, file_sha256
+
+__all__ = ["PolicyError", "StrictModel", "file_sha256", "load_model", "read_data_file", "validate"]
+
 M = TypeVar("M", bound=BaseModel)
-
-
-class PolicyError(ValueError):
-    """A data file is missing, unreadable, or does not match its schema."""
-
-    def __init__(self, path: Path | str, field: str | None, message: str) -> None:
-        self.path = str(path)
-        self.field = field
-        self.message = message
-        where = f"{self.path}: field {field}: " if field else f"{self.path}: "
-        super().__init__(where + message)
 
 
 class StrictModel(BaseModel):
@@ -74,8 +66,3 @@ def validate(path: Path | str, data: Any, model: type[M]) -> M:
 def load_model(path: Path, model: type[M]) -> M:
     """Read ``path`` (.toml or .json) and validate it as ``model``."""
     return validate(path, read_data_file(path), model)
-
-
-def file_sha256(path: Path) -> str:
-    """Hex SHA-256 of a file's bytes: what receipts record as the policy in force."""
-    return hashlib.sha256(path.read_bytes()).hexdigest()

@@ -5,20 +5,14 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from engine.policy.common import INCIDENT_TYPES as INCIDENT_TYPES  # re-exported: the names live without pydantic
+from engine.policy.common import SEVERITIES as SEVERITIES
 from engine.policy.loader import StrictModel
 
 Severity = Literal["Sev1", "Sev2", "Sev3", "Sev4"]
-SEVERITIES: tuple[str, ...] = ("Sev1", "Sev2", "Sev3", "Sev4")
 IncidentType = Literal[
     "queue_backlog_overflow", "circuit_breaker_opened", "latency_spike", "error_rate_spike", "region_failover"
 ]
-INCIDENT_TYPES: tuple[str, ...] = (
-    "queue_backlog_overflow",
-    "circuit_breaker_opened",
-    "latency_spike",
-    "error_rate_spike",
-    "region_failover",
-)
 Op = Literal[">", ">=", "<", "<=", "==", "!="]
 
 
