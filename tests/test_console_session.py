@@ -8,13 +8,11 @@ import pytest
 from console_support import session, with_incident
 
 from console.tui.receipts import ReceiptFeed
+from console.tui.recording import Recorder, Recording, load_recording
 from console.tui.session import (
-    Recorder,
-    Recording,
     ReplayError,
     ScriptedEngine,
     VirtualSession,
-    load_recording,
     recording_script,
     virtual_session,
 )

@@ -137,7 +137,7 @@ def test_an_engine_crash_is_shown_in_the_console_not_as_a_traceback(tmp_path):
 
 
 def test_replay_runs_in_a_temporary_data_dir(tmp_path):
-    from console.tui.session import Recording
+    from console.tui.recording import Recording
 
     rec = tmp_path / "run.json"
     rec.write_text(Recording(seed=2, actions=[{"at_ms": 3000, "kind": "inject", "args": {"fault": "bad_deploy", "target": "app", "actor": "person:ann"}}]).model_dump_json())
