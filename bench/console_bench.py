@@ -119,10 +119,12 @@ def first_frame_s(argv: list[str], env_key: str, quit_keys: bytes, extra_env: di
 
 def bench_startup(runs: int) -> dict[str, object]:
     """Runs alternate between the two apps so a change in machine load hits both alike. The data
-    directory is created by an unmeasured first run (keys, ledger), as on every start but the
-    first; the first start's extra cost (key generation) is reported apart."""
+    directory is created by the first run (keys, ledger, the policy snapshot), as on every start
+    but the first; that first start is reported apart (after an unmeasured run that fills the
+    bytecode cache)."""
     console, minimal = [], []
-    with tempfile.TemporaryDirectory() as data:
+    with tempfile.TemporaryDirectory() as warm, tempfile.TemporaryDirectory() as data:
+        first_frame_s([str(GGEN), "--data-dir", warm, "console"], "GGEN_CONSOLE_FIRST_FRAME_FILE", b"q")  # bytecode caches
         argv = [str(GGEN), "--data-dir", data, "console"]
         cold = first_frame_s(argv, "GGEN_CONSOLE_FIRST_FRAME_FILE", b"q")
         first_frame_s([sys.executable, "-c", MINIMAL_APP], "MINIMAL_FIRST_FRAME_FILE", b"\x11")  # warm caches alike
@@ -324,7 +326,7 @@ def main() -> None:
         print(f"  ggen console        {st['console_s'] * 1000:7.0f} ms   (runs: {', '.join(f'{x * 1000:.0f}' for x in st['console_all'])})")
         print(f"  minimal Textual app {st['minimal_s'] * 1000:7.0f} ms   (runs: {', '.join(f'{x * 1000:.0f}' for x in st['minimal_all'])})")
         print(f"  ratio               {st['ratio']:7.2f}x  (goal <= 1.5x)")
-        print(f"  (first start on an empty data directory, generating keys: {st['cold_s'] * 1000:.0f} ms)")
+        print(f"  (first start on an empty data directory: keys, ledger, policy validated and kept: {st['cold_s'] * 1000:.0f} ms)")
     if args.history_ticks:
         hb = bench_history(args.history_ticks, args.services)
         print(f"\ncontrol-socket metric history, {args.services} services, {args.history_ticks} ticks (its 30-min window at 1 s ticks), virtual clock:")
