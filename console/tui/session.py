@@ -471,7 +471,34 @@ class LiveSession(ConsoleSession):
                 shutil.rmtree(self.temp_dir, ignore_errors=True)
 
 
-class VirtualSession(ConsoleSession):
+class PacedLocally:
+    """Speed and pause kept by the session itself (its own clock moves the engine), for the
+    virtual and training sessions; a live session asks its engine instead."""
+
+    _speed: float = 1.0
+    _paused: bool = False
+
+    @property
+    def speed(self) -> float:
+        return self._speed
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    def set_speed(self, speed: float) -> None:
+        if speed <= 0:
+            raise ValueError("speed must be positive")
+        self._speed = speed
+
+    def pause(self) -> None:
+        self._paused = True
+
+    def resume(self) -> None:
+        self._paused = False
+
+
+class VirtualSession(PacedLocally, ConsoleSession):
     """An engine on a virtual clock that moves only when :meth:`advance` is called.
 
     With ``data_dir`` the session writes signed receipts to a real ledger there, as a live engine
@@ -517,25 +544,6 @@ class VirtualSession(ConsoleSession):
             self.engine.run_for(ms)
         except Exception as exc:
             self.crash_text = "".join(traceback.format_exception(exc))
-
-    @property
-    def speed(self) -> float:
-        return self._speed
-
-    @property
-    def paused(self) -> bool:
-        return self._paused
-
-    def set_speed(self, speed: float) -> None:
-        if speed <= 0:
-            raise ValueError("speed must be positive")
-        self._speed = speed
-
-    def pause(self) -> None:
-        self._paused = True
-
-    def resume(self) -> None:
-        self._paused = False
 
     def _stop(self) -> None:
         if self.ledger is not None:

@@ -22,14 +22,14 @@ from engine.incident import Incident
 from engine.mitigate.actuator import ActionResult
 from engine.training.session import TraineeRecord, TraineeSession, ref_of
 
-from console.tui.session import ConsoleSession
+from console.tui.session import ConsoleSession, PacedLocally
 
 HIDDEN_NOTICES = ("fault.injected", "fault.cleared")  # they would name the root cause
 CLOCK_STEP_S = 0.05
 MAX_TICKS_PER_STEP = 2000
 
 
-class TrainingConsoleSession(ConsoleSession):
+class TrainingConsoleSession(PacedLocally, ConsoleSession):
     """The console's handle on a trainee session, with its own clock thread."""
 
     mode = "training"
@@ -77,25 +77,6 @@ class TrainingConsoleSession(ConsoleSession):
         """Run ``ms`` of scenario time now (tests and snapshots drive the clock by hand)."""
         with self.engine.lock:
             self.trainee.advance(ms)
-
-    @property
-    def speed(self) -> float:
-        return self._speed
-
-    @property
-    def paused(self) -> bool:
-        return self._paused
-
-    def set_speed(self, speed: float) -> None:
-        if speed <= 0:
-            raise ValueError("speed must be positive")
-        self._speed = speed
-
-    def pause(self) -> None:
-        self._paused = True
-
-    def resume(self) -> None:
-        self._paused = False
 
     @property
     def crash_text(self) -> str | None:
