@@ -447,3 +447,26 @@ def test_stale_signals_show_as_gaps_and_never_crash_the_console(tmp_path):
             assert pilot.app.main.selected_id == iid
 
     run(go())
+
+
+def test_the_collector_is_back_on_after_the_first_frame(tmp_path):
+    """`ggen console` starts with the garbage collector off; the first frame turns it back on
+    (after collecting and freezing what start-up made)."""
+    import gc
+
+    s = session(tmp_path)
+
+    async def go():
+        gc.disable()
+        try:
+            async with ConsoleApp(s, freeze_startup_objects=True).run_test(size=(80, 24)) as pilot:
+                assert not gc.isenabled() or pilot.app.main.frames > 0
+                await settle(pilot)
+                assert pilot.app.main.frames > 0
+                assert gc.isenabled()
+                assert gc.get_freeze_count() > 0
+        finally:
+            gc.enable()
+            gc.unfreeze()
+
+    run(go())

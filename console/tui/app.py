@@ -1,6 +1,7 @@
 """The console application: takes a session, shows the main screen, offers help and the palette."""
 from __future__ import annotations
 
+import gc
 import os
 import time
 from typing import Any, Iterable
@@ -39,6 +40,7 @@ class ConsoleApp(App[None]):
             self.main.on_first_frame.append(lambda: _write_time(path))
         if self.freeze_startup_objects:
             self.main.on_first_frame.append(_freeze_startup_objects)
+            self.set_timer(10.0, gc.enable)  # the collector is back on even if no frame ever shows data
         if self.parent_pid is not None:
             self.set_interval(1.0, self._check_parent)
         if callable(getattr(self.session, "start_services", None)):
@@ -98,8 +100,6 @@ def _freeze_startup_objects() -> None:
     the garbage collector's reach: a full collection then scans only what was made since, instead
     of pausing the UI for 40-130 ms every few seconds (measured with 200 services at 10x).
     ``ggen console`` turns the collector off while it starts; it is back on from here."""
-    import gc
-
     gc.collect()
     gc.freeze()
     gc.enable()
