@@ -119,9 +119,10 @@ class Engine:
         self.notice_listeners: list[Callable[[dict[str, Any]], None]] = []
         self.incidents: dict[str, Incident] = {}
         self.open_by_key: dict[tuple[str, str], str] = {}
-        self._trackers: dict[tuple[str, int, str], Sustained] = {}
+        # incident type -> entity name -> [the rules' trackers, the entity's key in open_by_key,
+        # when the rules last all stopped holding (ms, None while one holds)]
+        self._trackers: dict[str, dict[str, list[Any]]] = {}
         self._baselines: dict[tuple[str, str, str], Baseline] = {}
-        self._clear_since: dict[tuple[str, str], int | None] = {}
         self._resolved_keys: set[tuple[str, str]] = set()
         self._pre_scaler: dict[str, Sustained] = {}
         self._ladders: dict[str, LadderRun] = {}
@@ -138,6 +139,7 @@ class Engine:
         self.crashed: BaseException | None = None
         self._deps_cache: dict[str, set[str]] = {s: self.fleet.dependencies_of(s) for s in self.fleet.services}
         self._sig_cache: dict[tuple[str, str], dict[str, float]] = {}
+        self._objs_this_tick: dict[str, list[tuple[str, Any]]] = {}
         self._runbooks_in_order: list[Runbook] = [self.policy.runbooks[t] for t in ENTITY_ORDER]
         # Baselines are kept for the signals a rule compares with a baseline, and for service P99
         # (the latency runbook's spike factor).
@@ -236,6 +238,7 @@ class Engine:
             self.ticks += 1
             rec = self.fleet.step(now)
             self._sig_cache = {}
+            self._objs_this_tick = {}
             self._open_entities = {ent for (_, ent) in self.open_by_key}
             self._update_baselines()
             self._pre_incident_scaling()
@@ -293,12 +296,15 @@ class Engine:
         for kind, sig, get in self._baseline_getters:
             if kind == "region":
                 continue
+            prefix = kind + ":"
+            open_names = {e[len(prefix):] for e in open_entities if e.startswith(prefix)}
+            baselines = self._baselines
             objs = self._entity_objs(kind)
             for name, obj in objs:
                 key = (kind, name, sig)
-                b = self._baselines.get(key)
+                b = baselines.get(key)
                 if b is None:
-                    b = self._baselines[key] = Baseline(600.0, self.tick_ms / 1000.0)
+                    b = baselines[key] = Baseline(600.0, self.tick_ms / 1000.0)
                 v = get(obj)
                 if v != v:
                     continue  # a stale (NaN) observed signal teaches the baseline nothing
@@ -307,7 +313,7 @@ class Engine:
                     b.value = v
                     b.samples = 1
                     continue
-                anomalous = (b.samples > 30 and v > cur * 2.0 and v > cur + 1.0) or f"{kind}:{name}" in open_entities
+                anomalous = (b.samples > 30 and v > cur * 2.0 and v > cur + 1.0) or name in open_names
                 if not anomalous:
                     b.value = cur + b.alpha * (v - cur)
                 b.samples += 1
@@ -317,14 +323,23 @@ class Engine:
         return None if b is None else b.value
 
     def _entity_objs(self, kind: str) -> list[tuple[str, Any]]:
+        """(name, object) of every entity of a kind. Services, queues and circuits are listed once
+        a tick (baselines, detection and advisories each walk them); regions are read afresh, as
+        the traffic's region can move within a tick."""
+        objs = self._objs_this_tick.get(kind)
+        if objs is not None:
+            return objs
         f = self.fleet
         if kind == "service":
-            return [(n, s) for n, s in f.services.items() if s.kind != "external"]
-        if kind == "queue":
-            return list(f.queues.items())
-        if kind == "circuit":
-            return list(f.breakers.items())
-        return [(n, f.regions[n]) for n in self.entities("region")]
+            objs = [(n, s) for n, s in f.services.items() if s.kind != "external"]
+        elif kind == "queue":
+            objs = list(f.queues.items())
+        elif kind == "circuit":
+            objs = list(f.breakers.items())
+        else:
+            return [(n, f.regions[n]) for n in self.entities("region")]
+        self._objs_this_tick[kind] = objs
+        return objs
 
     # ================================================================== pre-incident automation
     def _pre_incident_scaling(self) -> None:
@@ -369,17 +384,20 @@ class Engine:
         region_degraded = self._region_degraded()
         now = self.now_ms
         hyst = self.policy.severity.detection.hysteresis_s * 1000
-        trackers = self._trackers
         baselines = self._baselines
+        resolved = self._resolved_keys
         for rb, kind, rules in self._compiled:
             t = rb.incident_type
+            trackers = self._trackers.get(t)
+            if trackers is None:
+                trackers = self._trackers[t] = {}
             holding: dict[str, list[tuple[int, int]]] = {}
             any_hold: set[str] = set()
             for name, obj in self._entity_objs(kind):
-                tk = (t, name)
-                trs = trackers.get(tk)
-                if trs is None:
-                    trs = trackers[tk] = [Sustained(r[5]) for r in rules]
+                entry = trackers.get(name)
+                if entry is None:
+                    entry = trackers[name] = [[Sustained(r[5]) for r in rules], (t, f"{kind}:{name}"), None]
+                trs = entry[0]
                 fired = None
                 hold_any = False
                 for (idx, get, opf, thr, below, _), tr in zip(rules, trs):
@@ -397,16 +415,15 @@ class Engine:
                         if fired is None:
                             fired = []
                         fired.append((idx, tr.since_ms))
-                ent_key = (t, f"{kind}:{name}")
                 if hold_any:
                     any_hold.add(name)
-                    self._clear_since[ent_key] = None
+                    entry[2] = None
                 else:
-                    since = self._clear_since.get(ent_key)
+                    since = entry[2]  # when every rule stopped holding: a resolved key re-arms after the hysteresis
                     if since is None:
-                        self._clear_since[ent_key] = now
-                    elif ent_key in self._resolved_keys and now - since >= hyst:
-                        self._resolved_keys.discard(ent_key)
+                        entry[2] = now
+                    elif now - since >= hyst and entry[1] in resolved:
+                        resolved.discard(entry[1])
                 if fired:
                     holding[name] = fired
             for name, fired in holding.items():
@@ -667,12 +684,18 @@ class Engine:
         now = self.now_ms
         for rule, kind, get in self._matrix:
             opf = OPS[rule.op]
+            thr = rule.threshold
             for name, obj in self._entity_objs(kind):
                 key = (rule.name, name)
                 tr = self._advisory.get(key)
                 if tr is None:
                     tr = self._advisory[key] = Sustained(rule.sustain_s * 1000)
-                fired = tr.update(opf(get(obj), rule.threshold), now)
+                if not opf(get(obj), thr):  # Sustained.update, inline: most entities, most ticks
+                    tr.since_ms = None
+                    if key in self.advisories:
+                        del self.advisories[key]
+                    continue
+                fired = tr.update(True, now)
                 if fired:
                     if key not in self.advisories:
                         self.advisories[key] = {"rule": rule.name, "entity": name, "severity": rule.severity, "since_ms": tr.since_ms}
@@ -1368,8 +1391,9 @@ class Engine:
 
     def _record_history(self) -> None:
         now = self.now_ms
+        history = self.history
         for name, s in self.fleet.services.items():
-            self.history[name].append((now, s.in_rps, s.error_pct, s.p99))
+            history[name].append((now, s.in_rps, 100.0 * (s.err5 + s.err4), s.p99))  # s.error_pct, inline
         for name, q in self.fleet.queues.items():
             self.queue_history[name].append((now, q.depth))
 

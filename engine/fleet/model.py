@@ -590,10 +590,12 @@ class Fleet:
             else:
                 s.throttled_rps = 0.0
             s.served_rps = offered * (1.0 - s.qos_shed)
+            served = s.served_rps
             for e in s.deps:
-                e.calls = s.served_rps * e.cpr
-                e.passed = e.calls * e.breaker.passes_traffic
-                e.dep.in_rps += e.passed
+                b = e.breaker
+                e.calls = calls = served * e.cpr
+                e.passed = passed = calls if b.state == CLOSED else calls * b.passes_traffic
+                e.dep.in_rps += passed
             total_req += s.in_rps if s.ingress_rps > 0 else 0.0
 
         # Health flows back up (callees first).
@@ -603,23 +605,37 @@ class Fleet:
             health(s, extra_load.get(name, 0.0) if extra_load else 0.0, timeouts_ms.get(name, 0.0) if timeouts_ms else 0.0)
 
         # Breakers observe this tick's calls; timers move them.
+        rnd = self.rng.random
         for e in self.edges:
             b = e.breaker
             dep = e.dep
-            fail = min(1.0, dep.err5 + self._timeout_share(e)) if dep.up else 1.0
-            e.errors = e.passed * fail
+            bp = b.policy
+            passed = e.passed
+            if dep.up:
+                fail = dep.err5 + e.tshare  # e.tshare: this tick's timeout share, from the health pass
+                if fail > 1.0:
+                    fail = 1.0
+            else:
+                fail = 1.0
+            e.errors = errors = passed * fail
             outcomes: tuple[bool, ...] = ()
-            if b.state == CLOSED and b.policy.count and e.passed > 0:
+            state = b.state
+            if state == CLOSED and bp.count and passed > 0:
                 if fail < 1e-3:
                     outcomes = (False,)  # a run of errors is out of reach; a success resets the count
                 else:
-                    k = min(20, max(1, int(e.passed * dt)))
-                    rnd = self.rng.random
+                    k = min(20, max(1, int(passed * dt)))
                     outcomes = tuple(rnd() < fail for _ in range(k))
-            p99_seen = min(dep.p99 + e.extra_ms * 3, float(b.policy.timeout_ms) * 4)
-            t = b.observe(now_ms, e.passed * dt, e.errors * dt, p99_seen if dep.up else float(b.policy.timeout_ms), outcomes)
-            if t is None:
-                t = b.tick(now_ms, probe_ok=dep.up and fail < 0.5)
+            cap = float(bp.timeout_ms)
+            if dep.up:
+                p99_seen = dep.p99 + e.extra_ms * 3
+                if p99_seen > cap * 4:
+                    p99_seen = cap * 4
+            else:
+                p99_seen = cap
+            t = b.observe(now_ms, passed * dt, errors * dt, p99_seen, outcomes)
+            if t is None and (state != CLOSED or b.override_state is not None):
+                t = b.tick(now_ms, probe_ok=dep.up and fail < 0.5)  # only timers of open, probing or overridden breakers move
             if t is not None:
                 rec.transitions.append((b, t))
                 lvl = "ERROR" if t.to_state == OPEN else "INFO"
@@ -921,7 +937,8 @@ class Fleet:
             queueing = 1.0
         mem = s.memory_pct
         gc = 1.0 + (mem - 80.0) * 0.6 if mem > 80.0 else 1.0
-        j = 1.0 + self.rng.uniform(-self.noise, self.noise)
+        noise = self.noise
+        j = 1.0 + (-noise + (noise - -noise) * self.rng.random())  # rng.uniform(-noise, noise), inline
         p50 = s.base_p50 * queueing * j + pool_wait_ms + transfer_ms
         tail = 2.6 + (0.8 * (uq - 0.5) if uq > 0.5 else 0.0) + (gc - 1.0) * 0.5
         p99 = p50 * tail * gc + pool_wait_ms * 0.3

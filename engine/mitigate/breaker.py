@@ -109,13 +109,24 @@ class CircuitBreaker:
                 self.consecutive_errors = self.consecutive_errors + 1 if failed else 0
                 if p.count and self.consecutive_errors >= p.count:
                     return self._open(now_ms, "consecutive_errors", {"consecutive_errors": self.consecutive_errors, "error_threshold_count": p.count})
-            self._push(now_ms, calls, errors)
-            pct = self.window_error_pct()
-            if p.min_errors and self._win_errors >= p.min_errors:
-                return self._open(now_ms, "error_count_threshold_exceeded", {"errors_in_window": int(self._win_errors), "min_errors": p.min_errors})
-            full = self._win and now_ms - self._win[0][0] >= (p.rate_window_s - 1) * 1000
-            if full and self._win_calls >= 10 and pct >= p.rate_pct:
-                return self._open(now_ms, "error_rate_threshold_exceeded", {"error_rate_bp": int(pct * 100), "error_threshold_bp": int(p.rate_pct * 100)})
+            # The rate window slides by one tick (written inline: every edge observes every tick).
+            w = self._win
+            w.append((now_ms, calls, errors))
+            win_calls = self._win_calls + calls
+            win_errors = self._win_errors + errors
+            limit = now_ms - p.rate_window_s * 1000
+            while w and w[0][0] <= limit:
+                _, c, e = w.popleft()
+                win_calls -= c
+                win_errors -= e
+            self._win_calls = win_calls
+            self._win_errors = win_errors
+            if p.min_errors and win_errors >= p.min_errors:
+                return self._open(now_ms, "error_count_threshold_exceeded", {"errors_in_window": int(win_errors), "min_errors": p.min_errors})
+            if win_calls >= 10 and w and now_ms - w[0][0] >= (p.rate_window_s - 1) * 1000:
+                pct = self.window_error_pct()
+                if pct >= p.rate_pct:
+                    return self._open(now_ms, "error_rate_threshold_exceeded", {"error_rate_bp": int(pct * 100), "error_threshold_bp": int(p.rate_pct * 100)})
             if p.latency_p99_ms:
                 if p99_ms > p.latency_p99_ms:
                     if self._latency_since is None:
@@ -198,17 +209,6 @@ class CircuitBreaker:
         return Transition(now_ms, prev, CLOSED, reason)
 
     # ------------------------------------------------------------------ internals
-    def _push(self, now_ms: int, calls: float, errors: float) -> None:
-        w = self._win
-        w.append((now_ms, calls, errors))
-        self._win_calls += calls
-        self._win_errors += errors
-        limit = now_ms - self.policy.rate_window_s * 1000
-        while w and w[0][0] <= limit:
-            _, c, e = w.popleft()
-            self._win_calls -= c
-            self._win_errors -= e
-
     def _reset_counters(self) -> None:
         self.consecutive_errors = 0
         self._win.clear()
