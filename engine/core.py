@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from engine import events as ev
 from engine.clock import Clock, VirtualClock, iso_utc
-from engine.detect.rules import OPS, Baseline, Sustained, compare
+from engine.detect.rules import OPS, Baseline, Sustained, compare, compile_rules
 from engine.escalation import HandleRoster, LadderRun, Notification, Outbox, Roster, ladder_for
 from engine.events import EventListener, IncidentEvent
 from engine.fleet.faults import FAULT_KINDS, Fault
@@ -150,7 +150,15 @@ class Engine:
                     wanted.add((rb.runbook.entity, r.signal))
         self._baseline_getters = [(k, sig, self.fleet.getter(k, sig)) for k, sig in sorted(wanted)]
         self._compiled = [
-            (rb, rb.runbook.entity, [(idx, self.fleet.getter(rb.runbook.entity, r.signal), OPS[r.op], r.threshold, r.baseline_below, r.sustain_s * 1000) for idx, r in enumerate(rb.detection)])
+            (
+                rb,
+                rb.runbook.entity,
+                [r.sustain_s * 1000 for r in rb.detection],
+                compile_rules(
+                    rb.runbook.entity,
+                    [(idx, r.signal, r.op, r.threshold, r.baseline_below, r.sustain_s * 1000, self.fleet.getter(rb.runbook.entity, r.signal)) for idx, r in enumerate(rb.detection)],
+                ),
+            )
             for rb in self._runbooks_in_order
         ]
         self._open_entities: set[str] = set()
@@ -386,7 +394,7 @@ class Engine:
         hyst = self.policy.severity.detection.hysteresis_s * 1000
         baselines = self._baselines
         resolved = self._resolved_keys
-        for rb, kind, rules in self._compiled:
+        for rb, kind, windows, check in self._compiled:
             t = rb.incident_type
             trackers = self._trackers.get(t)
             if trackers is None:
@@ -396,25 +404,8 @@ class Engine:
             for name, obj in self._entity_objs(kind):
                 entry = trackers.get(name)
                 if entry is None:
-                    entry = trackers[name] = [[Sustained(r[5]) for r in rules], (t, f"{kind}:{name}"), None]
-                trs = entry[0]
-                fired = None
-                hold_any = False
-                for (idx, get, opf, thr, below, _), tr in zip(rules, trs):
-                    h = opf(get(obj), thr)
-                    if h and below is not None:
-                        b = baselines.get((kind, name, rb.detection[idx].signal))
-                        h = b is not None and b.value is not None and b.value < below
-                    if not h:
-                        tr.since_ms = None
-                        continue
-                    hold_any = True
-                    if tr.since_ms is None:
-                        tr.since_ms = now
-                    if now - tr.since_ms >= tr.window_ms:
-                        if fired is None:
-                            fired = []
-                        fired.append((idx, tr.since_ms))
+                    entry = trackers[name] = [[Sustained(w) for w in windows], (t, f"{kind}:{name}"), None]
+                hold_any, fired = check(obj, name, entry[0], now, baselines)
                 if hold_any:
                     any_hold.add(name)
                     entry[2] = None

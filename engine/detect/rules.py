@@ -109,3 +109,53 @@ class Baseline:
         if not self.value:
             return 0.0
         return x / self.value
+
+
+_INLINE_OPS = {">": "{v} > {t}", ">=": "{v} >= {t}", "<": "{v} < {t}", "<=": "{v} <= {t}", "==": "abs({v} - {t}) < 1e-9", "!=": "abs({v} - {t}) >= 1e-9"}
+
+
+def compile_rules(kind: str, rules: list[tuple[int, str, str, float, float | None, int, Callable[[object], float]]]) -> Callable[..., tuple[bool, list[tuple[int, int]] | None]]:
+    """One function that evaluates a runbook's detection rules for one entity, as :data:`OPS` and
+    :class:`Sustained` would rule by rule, with each signal read once and the comparisons inline
+    (detection runs every rule on every entity every tick: 7,600 a tick at 1,000 services).
+
+    ``rules``: (index, signal, op, threshold, baseline_below, window_ms, getter). The function is
+    ``check(obj, name, trackers, now_ms, baselines) -> (any rule holds, [(index, since_ms)] of the
+    rules that have held for their window, or None)``; ``trackers`` are the rules' Sustained."""
+    signals: dict[str, int] = {}
+    ns: dict[str, object] = {}
+    body = ["def check(obj, name, trs, now, baselines):", "    hold = False", "    fired = None"]
+    for sig, get in ((r[1], r[6]) for r in rules):
+        if sig not in signals:
+            signals[sig] = n = len(signals)
+            ns[f"g{n}"] = get
+            body.append(f"    v{n} = g{n}(obj)")
+    for pos, (idx, sig, op, thr, below, window_ms, _) in enumerate(rules):
+        cond = _INLINE_OPS[op].format(v=f"v{signals[sig]}", t=repr(float(thr)))
+        body.append(f"    tr = trs[{pos}]")
+        if below is None:
+            body.append(f"    if {cond}:")
+        else:
+            ns[f"key{pos}"] = sig
+            body += [
+                f"    h = {cond}",
+                "    if h:",
+                f"        b = baselines.get(({kind!r}, name, key{pos}))",
+                f"        h = b is not None and b.value is not None and b.value < {float(below)!r}",
+                "    if h:",
+            ]
+        body += [
+            "        hold = True",
+            "        since = tr.since_ms",
+            "        if since is None:",
+            "            tr.since_ms = since = now",
+            f"        if now - since >= {int(window_ms)}:",
+            "            if fired is None:",
+            "                fired = []",
+            f"            fired.append(({int(idx)}, since))",
+            "    else:",
+            "        tr.since_ms = None",
+        ]
+    body.append("    return hold, fired")
+    exec(compile("\n".join(body), f"<detection rules: {kind}>", "exec"), ns)
+    return ns["check"]  # type: ignore[return-value]

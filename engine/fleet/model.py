@@ -154,7 +154,7 @@ class Service:
 class Edge:
     """A call from one service to another, guarded by a circuit breaker."""
 
-    __slots__ = ("caller", "dep", "cpr", "breaker", "calls", "passed", "errors", "extra_ms", "tshare")
+    __slots__ = ("caller", "dep", "cpr", "breaker", "calls", "passed", "errors", "extra_ms", "tshare", "timeout_ms")
 
     def __init__(self, caller: Service, dep: Service, cpr: float, breaker: CircuitBreaker) -> None:
         self.caller = caller
@@ -166,6 +166,7 @@ class Edge:
         self.errors = 0.0
         self.extra_ms = 0.0  # latency added on this edge only (e.g. one caller's slow query)
         self.tshare = 0.0  # share of calls timing out, computed once per tick
+        self.timeout_ms = float(breaker.policy.timeout_ms)  # the breaker's call timeout (its policy is fixed)
 
 
 class Queue:
@@ -626,7 +627,7 @@ class Fleet:
                 else:
                     k = min(20, max(1, int(passed * dt)))
                     outcomes = tuple(rnd() < fail for _ in range(k))
-            cap = float(bp.timeout_ms)
+            cap = e.timeout_ms
             if dep.up:
                 p99_seen = dep.p99 + e.extra_ms * 3
                 if p99_seen > cap * 4:
@@ -963,8 +964,15 @@ class Fleet:
             b = e.breaker
             dep = e.dep
             extra = e.extra_ms
+            cap = e.timeout_ms
             if dep.up:
-                e.tshare = tshare = share_above(float(b.policy.timeout_ms), dep.p50 + extra, dep.p99 + extra * 3)
+                d50 = dep.p50 + extra
+                d99 = dep.p99 + extra * 3
+                if cap >= 2.5 * d99 and d99 >= d50 > 0:
+                    tshare = 0.0  # _share_above's own first answer, without the call (most edges)
+                else:
+                    tshare = share_above(cap, d50, d99)
+                e.tshare = tshare
             else:
                 e.tshare = tshare = 0.0
             share = e.cpr if e.cpr < 1.0 else 1.0
@@ -985,9 +993,6 @@ class Fleet:
                     sp = share * passing
                     ok5 *= 1.0 - sp * fail
                     ok4 *= 1.0 - sp * dep.err4
-                    cap = float(b.policy.timeout_ms)
-                    d50 = dep.p50 + extra
-                    d99 = dep.p99 + extra * 3
                     p50 += sp * (d50 if d50 < cap else cap)
                     p99 += sp * (d99 if d99 < cap else cap)
                 else:
