@@ -110,7 +110,21 @@ def cli(ctx: click.Context, data_dir: str | None) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     try:
-        cli.main(args=argv, prog_name="ggen", standalone_mode=True)
+        cli.main(args=argv, prog_name="ggen", standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError as exc:  # a group without its sub-command: its help
+        click.echo(exc.format_message(), err=True)
+        sys.exit(exc.exit_code)
+    except click.UsageError as exc:
+        # One line, like every other error of ggen: what is wrong, and where to read more.
+        where = exc.ctx.command_path if exc.ctx is not None else "ggen"
+        click.echo(f"{where}: {exc.format_message()} (see '{where} --help')", err=True)
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        click.echo(f"ggen: {exc.format_message()}", err=True)
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        click.echo("ggen: aborted", err=True)
+        sys.exit(1)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(130)
