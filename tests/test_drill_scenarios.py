@@ -88,3 +88,28 @@ def test_cli_drill_bad_arguments_are_one_line_errors(args, needle):
     assert p.returncode == 2
     assert needle in p.stderr
     assert "Traceback" not in p.stderr
+
+
+def test_cli_drill_runs_a_runbooks_directory_of_your_own(tmp_path):
+    """--runbooks DIR drills a team's own thresholds: detection that waits too long fails the drill."""
+    import shutil
+
+    from runbooks import RUNBOOKS_DIR
+
+    mine = tmp_path / "runbooks"
+    shutil.copytree(RUNBOOKS_DIR, mine, ignore=shutil.ignore_patterns("__pycache__", "*.py"))
+    rb = mine / "incidents" / "error_rate_spike.toml"
+    rb.write_text("\n".join(ln.replace("sustain_s = ", "sustain_s = 9") if ln.startswith("sustain_s = ") else ln for ln in rb.read_text().splitlines()) + "\n")
+    slow = ggen("drill", "--scenario", "errors-bad-deploy", "--runbooks", str(mine))
+    assert slow.returncode == 1
+    assert slow.stdout.startswith("FAIL errors-bad-deploy") and "0/1 passed" in slow.stdout
+    assert ggen("drill", "--scenario", "errors-bad-deploy").returncode == 0
+
+
+def test_cli_drill_list_marks_what_all_skips_and_a_run_without_fixable_scenarios_says_na():
+    listing = ggen("drill", "--list").stdout.splitlines()
+    skipped = {ln.split()[0] for ln in listing if "(training only, not in --all)" in ln}
+    assert skipped == {n for n, s in SCENARIOS.items() if not s.scenario.drill} and skipped
+    unfixable = next(n for n, s in SCENARIOS.items() if s.expect.outcome != "auto_resolved")
+    p = ggen("drill", "--scenario", unfixable)
+    assert "auto-resolution n/a (no fixable scenario ran)" in p.stdout and "None%" not in p.stdout

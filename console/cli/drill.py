@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 
@@ -19,7 +20,15 @@ def _fmt_s(v: float | None) -> str:
 @click.option("--seeds", metavar="A-B", help="Run each scenario for a range of seeds, e.g. 1-20.")
 @click.option("--list", "list_only", is_flag=True, help="List the scenarios and exit.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
-def drill(scenario_names: tuple[str, ...], run_all: bool, seed: int, seeds: str | None, list_only: bool, as_json: bool) -> None:
+@click.option(
+    "--runbooks",
+    "runbooks_dir",
+    type=click.Path(file_okay=False, exists=True),
+    default=None,
+    metavar="DIR",
+    help="Drill a runbooks directory of your own (thresholds, runbooks, fleet) instead of the packaged runbooks/.",
+)
+def drill(scenario_names: tuple[str, ...], run_all: bool, seed: int, seeds: str | None, list_only: bool, as_json: bool, runbooks_dir: str | None) -> None:
     """Inject faults on a virtual clock; report detection, severity, mitigation and MTTR per scenario.
 
     Exits 1 when a scenario is misclassified, misses its MTTR target, or an unfixable fault is not
@@ -31,17 +40,20 @@ def drill(scenario_names: tuple[str, ...], run_all: bool, seed: int, seeds: str 
     from engine.policy.loader import PolicyError
 
     try:
-        policy = load_policy()
+        policy = load_policy(Path(runbooks_dir) if runbooks_dir else None)
         scenarios = load_scenarios()
     except PolicyError as exc:
         fail(str(exc))
     if list_only:
-        rows = [{"name": s.name, "title": s.scenario.title, "runbook": s.scenario.runbook, "expect": s.expect.outcome} for s in scenarios.values()]
+        rows = [
+            {"name": s.name, "title": s.scenario.title, "runbook": s.scenario.runbook, "expect": s.expect.outcome, "in_all": s.scenario.drill}
+            for s in scenarios.values()
+        ]
         if as_json:
             echo_json(rows)
         else:
             for r in rows:
-                click.echo(f"{r['name']:32} {r['expect']:14} {r['title']}")
+                click.echo(f"{r['name']:32} {r['expect']:14} {'' if r['in_all'] else '(training only, not in --all) '}{r['title']}")
         return
     if run_all and scenario_names:
         fail("give either --all or --scenario, not both", EXIT_USAGE)
@@ -91,9 +103,10 @@ def drill(scenario_names: tuple[str, ...], run_all: bool, seed: int, seeds: str 
         echo_json({"summary": summary, "results": [r.to_dict() for r in results]})
     else:
         speed = summary["simulated_s"] / wall if wall > 0 else 0
+        auto = "n/a (no fixable scenario ran)" if rate is None else f"{summary['auto_resolution_rate_pct']}% over fixable scenarios"
         click.echo(
-            f"\n{summary['passed']}/{summary['runs']} passed; auto-resolution {summary['auto_resolution_rate_pct']}% over fixable scenarios "
-            f"(target 95%); {summary['simulated_s'] / 3600:.1f} simulated hours in {wall:.1f} s ({speed:,.0f}x)"
+            f"\n{summary['passed']}/{summary['runs']} passed; auto-resolution {auto} (target 95%); "
+            f"{summary['simulated_s'] / 3600:.1f} simulated hours in {wall:.1f} s ({speed:,.0f}x)"
         )
     low_rate = rate is not None and rate < 0.95
     if failed or low_rate:
