@@ -7,8 +7,12 @@ command. A failed attempt is retried with exponential backoff; every attempt is 
 lines in ``DATA_DIR/delivery.jsonl``). When a notification still fails after its last attempt (or
 fails in a way retrying cannot fix), the failure is recorded, announced as an engine notice, and
 escalated one step: the engine pages the next role of the incident's ladder now
-(:meth:`engine.core.Engine.page_next_step`). Nothing is dropped silently: a notification still queued
-when the service stops is recorded as undelivered.
+(:meth:`engine.core.Engine.page_next_step`). Escalation is merged per ladder step: however many
+notifications of one step fail (the same page on several channels, or again later), the next step is
+paged once, and the later failures are recorded as ``merged`` into that escalation. A failed
+informational notification (kind ``info``, e.g. the VP's SMS at T+0) pages nobody: it is recorded
+and announced as a failure only. Nothing is dropped silently: a notification still queued when the
+service stops is recorded as undelivered.
 """
 from __future__ import annotations
 
@@ -130,6 +134,10 @@ class DeliveryService:
         self.record_listeners: list[Callable[[dict[str, Any]], None]] = []
         self._seq = itertools.count()
         self._file_lock = threading.Lock()
+        # one escalation per (incident, ladder step of the failed notification); held while paging so
+        # two channels failing at the same moment cannot both page the next step
+        self._escalation_lock = threading.Lock()
+        self._escalations: dict[tuple[str, Any], dict[str, Any]] = {}
         self._workers = [_Worker(self, spec, make_channel(spec, self.feed)) for spec in config.channels] if config.enabled else []
         self._started = False
 
@@ -224,15 +232,31 @@ class DeliveryService:
         if not spec.escalate_on_failure:
             self._notice(why + " (escalation off for this channel)", note)
             return
-        try:
-            nxt = self.engine.page_next_step(str(note.get("incident_id")), after_step=note.get("step"), reason=why, failed_notification_id=str(note.get("id")))
-        except Exception as exc:
-            nxt = None
-            why += f"; escalation failed: {type(exc).__name__}: {exc}"
-        if nxt is None:
-            self._write({**self._base(spec, note, rec["attempt"]), "outcome": "not_escalated", "detail": why, "error": "no further step to page (ladder exhausted, or incident resolved)"})
-        else:
-            self._write({**self._base(spec, note, rec["attempt"]), "outcome": "escalated", "detail": why, "escalated_to": {"role": nxt.recipient_role, "recipient": nxt.recipient, "notification_id": nxt.id, "step": nxt.step}})
+        if note.get("kind") == "info":
+            # informational (nobody is waiting on it to act): a failure to show, not a reason to page
+            self._notice(why + " (informational: nobody paged for it)", note)
+            self._write({**self._base(spec, note, rec["attempt"]), "outcome": "not_escalated", "detail": why, "error": "informational notification: a failure is shown, nobody is paged"})
+            return
+        key = (str(note.get("incident_id")), note.get("step"))
+        with self._escalation_lock:
+            earlier = self._escalations.get(key)
+            if earlier is not None:
+                self._notice(why + f" (merged: step {key[1]} already escalated by notification {earlier['notification_id']})", note)
+                self._write({**self._base(spec, note, rec["attempt"]), "outcome": "merged", "detail": why, "merged_into": earlier["notification_id"], "escalated_to": earlier.get("escalated_to")})
+                return
+            raised = False
+            try:
+                nxt = self.engine.page_next_step(key[0], after_step=note.get("step"), reason=why, failed_notification_id=str(note.get("id")))
+            except Exception as exc:
+                nxt, raised = None, True
+                why += f"; escalation failed: {type(exc).__name__}: {exc}"
+            if nxt is None:
+                out = {**self._base(spec, note, rec["attempt"]), "outcome": "not_escalated", "detail": why, "error": "no further step to page (ladder exhausted, or incident resolved)"}
+            else:
+                out = {**self._base(spec, note, rec["attempt"]), "outcome": "escalated", "detail": why, "escalated_to": {"role": nxt.recipient_role, "recipient": nxt.recipient, "notification_id": nxt.id, "step": nxt.step}}
+            if not raised:  # an escalation that broke is tried again by the next failure of that step
+                self._escalations[key] = out
+            self._write(out)
 
     def _notice(self, text: str, note: dict[str, Any]) -> None:
         fn = getattr(self.engine, "notice", None)
