@@ -173,7 +173,9 @@ def draft(incident_id: str, audience: str, output: str | None, at: str | None, a
         echo_json(dict(upd.model_dump(), path=str(path)))
         return
     click.echo(safe_text(upd.message()))
-    click.echo(f"\ndraft saved to {path}\nedit it, then publish with: ggen status-page publish --draft {path}")
+    import shlex
+
+    click.echo(f"\ndraft saved to {path}\nedit it, then publish with: ggen status-page publish --draft {shlex.quote(str(path))}")
 
 
 @status_page.command("publish")
@@ -186,14 +188,15 @@ def publish(draft_file: str, by: str | None, at: str | None) -> None:
 
     from engine.clock import parse_iso_ms
     from engine.escalation import Notification, Outbox
-    from engine.policy.loader import PolicyError, read_data_file, validate
+    from engine.policy.loader import PolicyError, validate
     from engine.statuspage import StatusStore, StatusUpdate, check_publishable
+    from engine.statuspage.model import read_draft
     from engine.warroom import LedgerRecorder
     from engine.warroom.room import WarroomError
 
     p = Path(draft_file)
     try:
-        upd = validate(p, read_data_file(p), StatusUpdate)
+        upd = validate(p, read_draft(p), StatusUpdate)
     except PolicyError as exc:
         fail(str(exc), EXIT_FAILED)
     policy = _policy()

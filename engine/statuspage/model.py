@@ -164,4 +164,23 @@ class StatusStore:
 
 
 def read_draft(path: Path) -> dict[str, Any]:
-    return orjson.loads(Path(path).read_bytes())
+    """A draft file's fields, by content: TOML when it ends in ``.toml``, JSON otherwise (drafts
+    are written as JSON whatever their name, e.g. ``draft.md``). Raises PolicyError naming the file."""
+    from engine.policy.loader import PolicyError, read_data_file
+
+    p = Path(path)
+    if p.suffix == ".toml":
+        return read_data_file(p)
+    try:
+        raw = p.read_bytes()
+    except FileNotFoundError:
+        raise PolicyError(p, None, "file not found") from None
+    except OSError as exc:
+        raise PolicyError(p, None, f"cannot read: {exc.strerror or exc}") from None
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise PolicyError(p, None, f"not a draft: invalid JSON ({exc}); drafts are JSON, or TOML in a .toml file") from None
+    if not isinstance(data, dict):
+        raise PolicyError(p, None, "not a draft: top level must be an object")
+    return data
