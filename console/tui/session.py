@@ -369,20 +369,49 @@ class ConsoleSession:
             self._record("manual_action", {"action": name, "target": target, "incident": ref, "params": params, "reason": reason, "actor": self.actor})
             return result
 
+    def _receipt_sink(self) -> Any:
+        """The ReceiptSink the engine's events go to (None when this session writes no receipts)."""
+        return None
+
+    def operations(self) -> Any:
+        """The control socket's :class:`~engine.control.operations.Operations` over this engine:
+        the console's kill switch, dry-run and fault injection go through the same operations
+        (and so write the same signed ``engine.operator_action`` receipts) as ``ggen engine`` and
+        ``ggen chaos`` over the socket. Made on first use."""
+        ops = getattr(self, "_operations", None)
+        if ops is None:
+            from engine.control.operations import Operations
+            from engine.control.records import OperatorLog
+
+            sink = self._receipt_sink() if self.receipts else None
+            ops = Operations(self.engine, operator_log=OperatorLog(self.engine, sink.append_receipt if sink is not None else None))
+            self._operations = ops
+        return ops
+
+    def _operate(self, op: str, args: dict[str, Any]) -> Any:
+        """One control operation as this operator; its refusal becomes a ValueError for the screen."""
+        from engine.control.protocol import OpError
+
+        try:
+            return self.operations().handle(op, args)
+        except OpError as exc:
+            raise ValueError(exc.message) from None
+
     def inject(self, kind: str, target: str | None) -> Any:
         with self.engine.lock:
-            fault = self.engine.inject(kind, target, actor=f"person:{self.actor}")
+            done = self._operate("chaos.inject", {"fault": kind, "target": target, "actor": self.actor})
+            fault = next(f for f in self.engine.fleet.faults if f.id == done["id"])
             self._record("inject", {"fault": kind, "target": fault.target, "actor": f"person:{self.actor}"})
             return fault
 
     def set_kill_switch(self, on: bool) -> None:
         with self.engine.lock:
-            self.engine.set_kill_switch(on, self.actor)
+            self._operate("engine.kill_switch", {"on": on, "actor": self.actor})
             self._record("kill_switch", {"on": on, "actor": self.actor})
 
     def set_dry_run(self, on: bool) -> None:
         with self.engine.lock:
-            self.engine.set_dry_run(on, self.actor)
+            self._operate("engine.dry_run", {"on": on, "actor": self.actor})
             self._record("dry_run", {"on": on, "actor": self.actor})
 
 
@@ -438,6 +467,9 @@ class LiveSession(ConsoleSession):
                     problems.append(msg)
                     self.console_notice("console.error", msg)
         return problems
+
+    def _receipt_sink(self) -> Any:
+        return getattr(self.live, "sink", None)
 
     @property
     def speed(self) -> float:
@@ -513,6 +545,7 @@ class VirtualSession(PacedLocally, ConsoleSession):
         self._speed = speed
         self._paused = False
         self.ledger: Any = None
+        self.sink: Any = None
         self._crash_text: str | None = None
         if data_dir is not None:
             self._open_ledger(engine, data_dir)
@@ -524,7 +557,11 @@ class VirtualSession(PacedLocally, ConsoleSession):
         data_dir.ensure()
         keys = KeyStore.open_or_init(data_dir.keys_dir, now_ms=engine.now_ms)
         self.ledger = Ledger.open(data_dir.ledger_path, keys)
-        engine.subscribe(ReceiptSink(self.ledger, keys, engine.policy.policy_hashes, engine.clock))
+        self.sink = ReceiptSink(self.ledger, keys, engine.policy.policy_hashes, engine.clock)
+        engine.subscribe(self.sink)
+
+    def _receipt_sink(self) -> Any:
+        return self.sink if self.ledger is not None else None
 
     @property
     def crash_text(self) -> str | None:
