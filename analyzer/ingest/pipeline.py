@@ -28,6 +28,7 @@ import orjson
 from analyzer.ingest import sql as q
 from analyzer.ingest.detect import FORMAT_CHOICES, SNIFF_BYTES, Detection, detect
 from analyzer.ingest.formats import FormatCatalog, load_catalog
+from analyzer.ingest.rejects import first_rejects
 from analyzer.ingest.schema import configure, create_schema
 from analyzer.ingest.sources import (
     STDIN_NAME,
@@ -84,6 +85,8 @@ class FileSummary:
     seconds: float = 0.0
     note: str = ""
     slow_path: str = ""
+    # The first few rejected lines of this run (line, reason, raw), so a report can say what and where.
+    first_rejects: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def rows_ingested(self) -> int:
@@ -412,6 +415,8 @@ def _ingest_one(
                 finish()
             _record_file(con, src, sha, fs, prev)
             con.execute("COMMIT")
+            if fs.rejects:
+                fs.first_rejects = [r.to_dict() for r in first_rejects(con, src.name, from_line=first_line)]
         except BaseException:
             try:
                 con.execute("ROLLBACK")
@@ -789,11 +794,17 @@ def _load_lines(run: _Run, det: Detection, path: Path, gz: bool, first_line: int
 
 
 def _reader_problem(exc: duckdb.Error) -> str:
-    """Why DuckDB's line reader gave up on a chunk (the sanitizer copes), or '' for other errors."""
-    text = str(exc)
-    low = text.lower()
-    if any(k in low for k in ("unicode", "utf-8", "line size", "maximum line", "csv error", "state machine", "parallel csv reader", "gzip", "zlib", "decompress")):
-        return text.splitlines()[0][:200]
+    """Why DuckDB's line reader gave up on a chunk (the sanitizer copes), in our words, or '' for
+    other errors. DuckDB reads lines with its CSV reader, so its messages speak of CSV."""
+    low = str(exc).lower()
+    if "unicode" in low or "utf-8" in low or "utf8" in low:
+        return "invalid UTF-8 in a line"
+    if "line size" in low or "maximum line" in low:
+        return f"a line longer than {q.MAX_LINE_BYTES >> 20} MB"
+    if any(k in low for k in ("gzip", "zlib", "decompress")):
+        return "damaged gzip data"
+    if any(k in low for k in ("csv error", "state machine", "parallel csv reader")):
+        return "a line the fast reader could not split"
     return ""
 
 

@@ -32,11 +32,27 @@ def _list_formats() -> None:
         click.echo(f"{name:<{width}}  {title}")
 
 
+def _reject_line(file: str, line: int, reason: str, raw: str) -> str:
+    """``FILE:LINE: reason: raw``, escaped for the terminal."""
+    shown = f": {raw}" if raw else ""
+    return safe_text(f"{file}:{line}: {reason}{shown}")
+
+
+def _rejects_command(db: str, file: str | None = None) -> str:
+    """The command that lists every rejected line (of one file), quoted for a shell."""
+    import shlex
+
+    cmd = f"ggen ingest --rejects --db {shlex.quote(db)}"
+    if file is not None:
+        cmd += f" --file {shlex.quote(file)}"
+    return safe_text(cmd)
+
+
 def _print_summary(summary: Any, quiet: bool) -> None:
     if not quiet:
         for f in summary.files:
             name = safe_text(f.source)
-            if f.status in ("unchanged", "duplicate"):
+            if f.status in ("unchanged", "duplicate", "skipped"):
                 click.echo(f"{name}: skipped, {f.note}")
                 continue
             extra = []
@@ -48,11 +64,16 @@ def _print_summary(summary: Any, quiet: bool) -> None:
                 extra.append(f"{f.events:,} events")
             what = ", ".join(extra) or "no rows"
             status = "" if f.status == "ingested" else f" ({f.status})"
-            slow = f"; slow path: {f.slow_path}" if f.slow_path else ""
+            slow = f"; read again line by line ({safe_text(f.slow_path)})" if f.slow_path else ""
             click.echo(
                 f"{name}: {f.format}{status}, {f.lines_read:,} {f.unit} -> {what}, "
                 f"{f.continuation_lines:,} continuation, {f.rejects:,} rejected, {f.seconds:.2f}s{slow}"
             )
+            for r in f.first_rejects:
+                click.echo("  " + _reject_line(f.source, r["line"], r["reason"], r["raw"]))
+            more = f.rejects - len(f.first_rejects)
+            if more > 0:
+                click.echo(f"  ... and {more:,} more rejected; list them all: {_rejects_command(summary.db_path, f.source)}")
     mb = summary.bytes / 1e6
     rate = f", {mb / summary.seconds:.1f} MB/s" if summary.seconds > 0 and mb > 0 else ""
     click.echo(
@@ -60,7 +81,27 @@ def _print_summary(summary: Any, quiet: bool) -> None:
         f" + rejected {summary.rejects:,}  ({len(summary.files)} file(s), {summary.seconds:.2f}s{rate}) -> {summary.db_path}"
     )
     if summary.rejects and not quiet:
-        click.echo("  rejected lines are in the 'rejects' table (file, line, reason, raw bytes)")
+        click.echo(f"  list the rejected lines: {_rejects_command(summary.db_path)} (or query the 'rejects' table)")
+
+
+def _list_rejects(db_path: Path, file: str | None, limit: int | None, as_json: bool) -> None:
+    """Print the rejected lines kept in the database (``--rejects``)."""
+    from analyzer.ingest import IngestError
+    from analyzer.ingest.rejects import list_rejects
+
+    try:
+        rows, total = list_rejects(db_path, file=file, limit=limit)
+    except IngestError as exc:
+        code = EXIT_NOT_FOUND if "no such" in str(exc) else EXIT_FAILED
+        fail(safe_text(str(exc)), code)
+    if as_json:
+        echo_json({"db_path": str(db_path), "total": total, "rejects": [r.to_dict() for r in rows]})
+        return
+    for r in rows:
+        click.echo(_reject_line(r.file, r.line, r.reason, r.raw))
+    shown = f"{len(rows):,} of {total:,}" if len(rows) < total else f"{total:,}"
+    where = f" from {safe_text(file)}" if file is not None else ""
+    click.echo(f"{shown} rejected line(s){where} in {safe_text(str(db_path))}", err=bool(rows))
 
 
 class _Bar:
@@ -111,6 +152,9 @@ class _Bar:
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no per-file lines; only the accounting line.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--list-formats", is_flag=True, help="List the formats and exit.")
+@click.option("--rejects", "show_rejects", is_flag=True, help="List the rejected lines kept in the database (FILE:LINE: reason: raw) instead of ingesting.")
+@click.option("--file", "rejects_file", default=None, metavar="PATH", help="With --rejects: only this input's rejected lines.")
+@click.option("--limit", "rejects_limit", type=click.IntRange(min=1), default=None, help="With --rejects: at most N lines.")
 def ingest(
     paths: tuple[str, ...],
     db: str | None,
@@ -121,17 +165,29 @@ def ingest(
     quiet: bool,
     as_json: bool,
     list_formats: bool,
+    show_rejects: bool,
+    rejects_file: str | None,
+    rejects_limit: int | None,
 ) -> None:
     """Load log files, traces and metric series into the analyzer database.
 
     PATHS may be files, globs, directories (read recursively), .gz files, or - for standard
     input. Formats are detected per file. Re-ingesting an unchanged file adds nothing; a file that
     grew adds its new lines. Every line is accounted for: ingested, continuation of the record
-    above (stack traces), or rejected into the 'rejects' table with its reason.
+    above (stack traces), or rejected into the 'rejects' table with its reason; the first few
+    rejected lines of each file are printed as FILE:LINE: reason, and `ggen ingest --rejects`
+    lists them all.
     """
     if list_formats:
         _list_formats()
         return
+    if show_rejects:
+        if paths:
+            raise click.UsageError("--rejects lists what an earlier ingest rejected; give no PATH")
+        _list_rejects(Path(db) if db else data_dir().analyzer_db_path, rejects_file, rejects_limit, as_json)
+        return
+    if rejects_file is not None or rejects_limit is not None:
+        raise click.UsageError("--file and --limit go with --rejects")
     if not paths:
         raise click.UsageError("give at least one PATH (a file, glob, directory, or - for stdin)")
     from analyzer.ingest import IngestError, ingest_paths, load_catalog, validate_format, validate_tz
