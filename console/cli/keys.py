@@ -143,7 +143,7 @@ def rotate(reason: str, actor: str | None, as_json: bool) -> None:
 
 
 @keys.command("export-public")
-@click.option("--output", "-o", type=click.Path(dir_okay=False), default=None, help="Write here instead of stdout.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, allow_dash=True), default=None, help="Write here instead of stdout ('-': stdout).")
 @click.option("--json", "as_json", is_flag=True, help="Print the keys as JSON (the file format stays text).")
 def export_public(output: str | None, as_json: bool) -> None:
     """Write the verifier keys (with their seq windows): all a verifier needs besides an export."""
@@ -151,6 +151,8 @@ def export_public(output: str | None, as_json: bool) -> None:
     from engine.receipts.note import verifier_key
     from engine.receipts.rotation import key_windows
 
+    if output == "-":
+        output = None
     store = _store()
     ledger = _ledger(False, store)
     windows = key_windows(ledger, store)
