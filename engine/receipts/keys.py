@@ -434,9 +434,31 @@ class KeyStore:
 
     def new_key(self, now_ms: int) -> KeyInfo:
         """Generate and store a new key (not yet in use: a ``key.rotated`` receipt activates it)."""
+        self._reload()  # another process may have added a key since we loaded: keep it in the keyring
         info = self._new_key(now_ms)
         self._save()
         return info
+
+    def _reload(self) -> None:
+        if self.exists(self.directory):
+            fresh = KeyStore.open(self.directory)
+            self.keys, self.genesis_key_id = fresh.keys, fresh.genesis_key_id
+
+    def discard_key(self, key_id_hex: str) -> None:
+        """Remove a key that never signed anything (a rotation that failed after creating it):
+        its files and its keyring entry. Never call it for a key the ledger has used."""
+        self._reload()
+        info = self.info(key_id_hex)
+        if key_id_hex == self.genesis_key_id:
+            raise KeyStoreError(f"key {key_id_hex} is the genesis key; refusing to discard it")
+        self.keys = [k for k in self.keys if k.key_id != key_id_hex]
+        self._signers.pop(key_id_hex, None)
+        self._save()
+        for name in (info.file, f"ed25519-{key_id_hex}.pub"):
+            try:
+                (self.directory / name).unlink()
+            except FileNotFoundError:
+                pass
 
     def anchors(self) -> TrustSet:
         """The trust a local verifier starts from: the genesis key, valid from seq 0."""

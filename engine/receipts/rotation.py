@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 
-from .keys import KeyInfo, KeyStore, TrustedKey
+from .keys import KeyInfo, KeyStore, TrustedKey, check_private_key_file
 from .ledger import KEY_ROTATED, Ledger, ReceiptDraft, StoredReceipt
 from .verify import VerifyReport, apply_rotations
 
@@ -17,6 +17,10 @@ def rotate_key(ledger: Ledger, keys: KeyStore, *, now_ms: int, actor: str = "ope
     """Generate a new key and switch the ledger to it with a signed ``key.rotated`` receipt."""
     ledger.bind(keys)
     old = keys.info(ledger.current_key_id())
+    # everything that can refuse is checked before the new key exists: a refused rotation leaves
+    # no key behind (the outgoing key must be safe to use and load, it signs the rotation)
+    check_private_key_file(keys.private_key_path(old.key_id))
+    keys.signer(old.key_id)
     new = keys.new_key(now_ms)
     evidence = {
         "old_key_id": old.key_id,
@@ -37,7 +41,11 @@ def rotate_key(ledger: Ledger, keys: KeyStore, *, now_ms: int, actor: str = "ope
         evidence=evidence,
         parents=[],
     )
-    receipt = ledger.append([draft], keys)[0]
+    try:
+        receipt = ledger.append([draft], keys)[0]
+    except BaseException:
+        keys.discard_key(new.key_id)  # the ledger did not switch to it: nothing refers to it
+        raise
     return receipt, new
 
 
