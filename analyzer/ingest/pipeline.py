@@ -372,16 +372,22 @@ def _ingest_one(
             if det.format in RECORD_FORMATS:
                 reader = HashingReader(raw, hasher)
                 run.reader = reader
-                stream: BinaryIO = GzipSalvage(reader) if src.gz else reader  # type: ignore[assignment]
+                salvage = GzipSalvage(reader) if src.gz else None
+                # A .gz file is known by its decompressed content, so a plain copy is a duplicate.
+                content = HashingReader(salvage) if salvage is not None else None  # type: ignore[arg-type]
+                stream: BinaryIO = content if content is not None else reader  # type: ignore[assignment]
                 _run_records_format(run, det, stream)
-                if src.gz and stream.damage:  # type: ignore[attr-defined]
-                    _insert_rejects(con, src.name, [(fs.lines_read + 1, f"{stream.damage}; nothing after this point could be read", b"", 0)])  # type: ignore[attr-defined]
+                if salvage is not None and salvage.damage:
+                    _insert_rejects(con, src.name, [(fs.lines_read + 1, f"{salvage.damage}; nothing after this point could be read", b"", 0)])
                     fs.rejects += 1
                     fs.lines_read += 1
                 # Read what is left so the hash covers the whole file (a gzip trailer, say).
+                while stream.read(1 << 20):
+                    pass
                 while reader.read(1 << 20):
                     pass
-                sha = reader.hasher.hexdigest()
+                damaged = salvage is not None and bool(salvage.damage)
+                sha = content.hasher.hexdigest() if content is not None and not damaged else reader.hasher.hexdigest()
             else:
                 sha, finish = _run_lines(run, det, raw, hasher, first_line, tail_from)
             other = "" if src.name == STDIN_NAME else src.name  # stdin runs are compared with each other too
@@ -540,9 +546,11 @@ class _Scan:
 
 
 def _scan(raw: BinaryIO, hasher: Any, gz: bool) -> _Scan:
-    """Hash the stored bytes from ``raw``'s position on, count lines, look for bytes that make
-    DuckDB's line reader split or refuse a line (the marker, a lone CR)."""
+    """Hash the content from ``raw``'s position on (decompressed for .gz, so a plain copy of a
+    .gz file is a duplicate; the stored bytes for a damaged .gz), count lines, look for bytes
+    that make DuckDB's line reader split or refuse a line (the marker, a lone CR)."""
     out = _Scan()
+    content = hashlib.sha256() if gz else None
     marker = q.MARKER.encode()
     reader = HashingReader(raw, hasher)
     stream: BinaryIO = gzip.GzipFile(fileobj=reader, mode="rb") if gz else reader  # type: ignore[assignment]
@@ -559,6 +567,8 @@ def _scan(raw: BinaryIO, hasher: Any, gz: bool) -> _Scan:
             out.problem = f"damaged gzip data ({exc})"
             break
         count += block.count(b"\n")
+        if content is not None:
+            content.update(block)
         # Both checks look for a byte that real logs almost never hold (memchr speed); only a
         # block that has one pays for the exact test, which spans the block boundary.
         if not out.problem and (b"\x01" in block or b"\r" in block or tail):
@@ -575,7 +585,8 @@ def _scan(raw: BinaryIO, hasher: Any, gz: bool) -> _Scan:
     while reader.read(1 << 20):
         pass
     out.lines = count + (1 if last and last != b"\n" else 0)
-    out.sha256 = reader.hasher.hexdigest()
+    damaged = out.problem.startswith("damaged gzip")
+    out.sha256 = content.hexdigest() if content is not None and not damaged else reader.hasher.hexdigest()
     return out
 
 

@@ -64,7 +64,7 @@ DDL: tuple[str, ...] = (
         path VARCHAR,              -- absolute path, or <stdin>
         size BIGINT,
         mtime TIMESTAMPTZ,
-        sha256 VARCHAR,            -- of the file's bytes as stored (compressed for .gz)
+        sha256 VARCHAR,            -- of the file's content (decompressed for .gz; as stored if damaged)
         format VARCHAR,
         kind VARCHAR,              -- events | metrics | traces
         lines_read BIGINT,         -- total lines (or records) consumed from this file so far
