@@ -331,6 +331,10 @@ def _ingest_one(
     if limits is not None:
         con.execute(f"SET memory_limit = {q.lit(limits.insert)}")
     fs = FileSummary(src.name, bytes=src.size)
+    if _is_sample_manifest(src):
+        fs.status, fs.format, fs.kind, fs.bytes = "skipped", "json", "manifest", 0
+        fs.note = "a ggen sample-logs manifest (the injected faults and incidents), not log data"
+        return fs
     # Rows a run committed but did not get to number (it was killed between its two phases).
     con.execute("DELETE FROM events WHERE source_file = ? AND source_line IS NULL", [src.name])
     prev = _previous(con, src.name)
@@ -438,6 +442,24 @@ def _ingest_one(
 
 
 RECORD_FORMATS = ("otlp", "csv", "json-array")
+# The top-level keys of the manifest.json that `ggen sample-logs` writes next to its logs.
+SAMPLE_MANIFEST_KEYS = frozenset({"scenario", "seed", "window", "faults", "incidents", "files"})
+
+
+def _is_sample_manifest(src: Source) -> bool:
+    """Whether ``src`` is the manifest of a sample-logs set: a small ``manifest.json`` holding
+    one JSON object with the manifest's keys, its ``files`` mapping names to line counts. Any
+    other JSON file, whatever its name, is ingested."""
+    if src.gz or src.name == STDIN_NAME or Path(src.name).name != "manifest.json" or src.size > (1 << 20):
+        return False
+    try:
+        doc = orjson.loads(src.path.read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        return False
+    if not isinstance(doc, dict) or not SAMPLE_MANIFEST_KEYS <= doc.keys():
+        return False
+    files = doc["files"]
+    return isinstance(files, dict) and all(isinstance(v, dict) and "lines" in v for v in files.values())
 
 
 def _line_formats(catalog: FormatCatalog) -> set[str]:
