@@ -31,6 +31,8 @@ from engine.incident import SEV_RANK, Incident
 
 SPARK_SAMPLES = 120  # history samples (ticks) copied per service and queue; sparklines bucket them
 NAN = float("nan")
+UNKNOWN_STATE = "UNKNOWN"  # a breaker whose state no source gives freshly
+REGION_HEALTH = ("healthy", "up", "consecutive_failed_checks")  # any one fresh: the region's health is known
 
 
 @dataclass
@@ -67,7 +69,7 @@ class QueueRow:
 @dataclass
 class BreakerRow:
     name: str
-    state: str  # CLOSED | HALF_OPEN | OPEN
+    state: str  # CLOSED | HALF_OPEN | OPEN | UNKNOWN (a real source has no fresh state for it)
     override: bool
 
 
@@ -81,6 +83,7 @@ class RegionRow:
     failed_checks: int
     passed_checks: int
     replication_lag_ms: float
+    known: bool = True  # False: a real source has no fresh health for it (shown as unknown)
 
 
 @dataclass
@@ -459,17 +462,22 @@ def read_engine_view(
             queues.append(QueueRow(name, q.consumer, depth, qs["lag_p99_s"], q.concurrency, q.limit, tuple([h[1] for h in _tail(engine.queue_history[name], spark_samples)]), level))
         from engine.mitigate.breaker import STATE_NAMES
 
-        breakers = [BreakerRow(n, STATE_NAMES[b.state], b.override_state is not None) for n, b in f.breakers.items()]
+        seen = getattr(f, "known", None)  # an observed fleet: is this signal fresh now?
+        breakers = [
+            BreakerRow(n, STATE_NAMES[b.state] if seen is None or seen("circuit", n, "state") else UNKNOWN_STATE, b.override_state is not None)
+            for n, b in f.breakers.items()
+        ]
         regions = [
             RegionRow(
                 name=n,
                 role=r.role,
                 up=r.up,
                 serving=n == f.serving,
-                weight_pct=float(f.dns.weights.get(n, 0.0)),
+                weight_pct=float(f.dns.weights.get(n, 0.0)) if seen is None or seen("region", n, "traffic_pct") else NAN,
                 failed_checks=r.consecutive_failed,
                 passed_checks=r.consecutive_passed,
                 replication_lag_ms=float(r.replication_lag_ms),
+                known=seen is None or any(seen("region", n, sg) for sg in REGION_HEALTH),
             )
             for n, r in f.regions.items()
         ]

@@ -56,6 +56,10 @@ window = "5s"
         # every signal is stale, and then no service is healthy and no value is known.
         rows = wait_for(lambda: (lambda rs: rs if rs and all(x["p99_ms"] is None for x in rs) else None)(health()), 10, what="every p99 unknown")
         assert not any(r["healthy"] for r in rows), rows
+        assert all(r["replicas"] is None and r["revision"] is None and r["config_version"] is None for r in rows), rows
+        circ = ggen("--data-dir", str(data), "circuits", "status", "--json")
+        assert circ.returncode == 0, circ.stderr
+        assert {c["state"] for c in json.loads(circ.stdout)["circuits"]} == {"UNKNOWN"}  # not CLOSED
         time.sleep(8)  # well past the 3 s recovery hold
         assert not watch.events(kind="recovery.started", incident_id=incident)
         assert not watch.events(kind="recovery.verified", incident_id=incident)

@@ -55,6 +55,7 @@ class ObservedFleet(Fleet):
         self._stale_announced = False
         self._ever_fresh = False
         self._state_provided = False
+        self._provided: set[tuple[str, str]] = set()  # (kind, signal) some source provides
         self._sig: dict[str, dict[str, dict[str, float]]] = {
             "service": {n: dict.fromkeys(SIGNAL_KEYS["service"], NAN) for n in self.services},
             "queue": {n: dict.fromkeys(SIGNAL_KEYS["queue"], NAN) for n in self.queues},
@@ -102,11 +103,18 @@ class ObservedFleet(Fleet):
     def region_signals(self, r) -> dict[str, float]:
         return dict(self._sig["region"][r.name])
 
+    def known(self, kind: str, name: str, signal: str) -> bool:
+        """Whether ``signal`` of an entity has a fresh observed value now (False when stale, or
+        when no source provides it): what is not known is shown as unknown, never as healthy."""
+        return (kind, signal) in self._provided and signal not in self.stale.get(f"{kind}:{name}", ())
+
     def source_status(self) -> list[dict[str, Any]]:
-        """Each source's state, and what is stale (for the console and ``ggen watch``)."""
+        """Each source's state, and what is stale (for the console and ``ggen watch``). ``provides``
+        lists the ``kind.signal`` names the source gives (what it does not give is unknown)."""
         out = []
         for src in self.sources:
             st = src.status()
+            st["provides"] = sorted(f"{k}.{sg}" for k, sg in src.provided())
             st["stale_signals"] = sum(len(v) for v in self.stale.values())
             st["stale_since_ms"] = self.stale_since_ms
             out.append(st)
@@ -141,6 +149,7 @@ class ObservedFleet(Fleet):
         self._step_queues(val)
         self._step_regions(rec, val)
         self.stale = stale
+        self._provided = provided
         self._announce(now_ms, provided, stale)
         return rec
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from rich.text import Text
 
-from console.tui.text import LEVEL_STYLE, fixed, literal, number, sparkline
+from console.tui.text import LEVEL_STYLE, fixed, known, literal, number, sparkline
 from console.tui.view import ConsoleView
 from console.tui.widgets import TextView
 
@@ -21,21 +21,29 @@ class InfraPanel(TextView):
         t.append("\n")
         for r in v.regions:
             ok = r.up and r.failed_checks == 0
-            t.append(" ● " if ok else " ○ ", "green" if ok else "bold red")
+            if not r.known:
+                t.append(" ? ", LEVEL_STYLE.get("stale", "yellow"))
+            else:
+                t.append(" ● " if ok else " ○ ", "green" if ok else "bold red")
             t.append_text(literal(r.name, "bold" if r.serving else ""))
             t.append(f" {r.role:<7}", "dim")
             t.append(f" dns {fixed(r.weight_pct, '>5.1f')}%")
-            t.append("  serving" if r.serving else "         ", "cyan")
-            if r.failed_checks:
+            t.append("  serving" if r.serving and known(r.weight_pct) else "         ", "cyan")
+            if not r.known:
+                t.append("  health unknown", LEVEL_STYLE.get("stale", "yellow"))
+            elif r.failed_checks:
                 t.append(f"  {r.failed_checks} failed checks", "bold red")
             elif not r.up:
                 t.append("  down", "bold red")
             else:
                 t.append(f"  lag {fixed(r.replication_lag_ms, '.0f')} ms", "dim")
             t.append("\n")
-        not_closed = [b for b in v.breakers if b.state != "CLOSED"]
+        unknown = [b for b in v.breakers if b.state == "UNKNOWN"]
+        not_closed = [b for b in v.breakers if b.state not in ("CLOSED", "UNKNOWN")]
         t.append("Breakers", "bold")
-        t.append(f"  {len(v.breakers) - len(not_closed)}/{len(v.breakers)} closed", "dim")
+        t.append(f"  {len(v.breakers) - len(not_closed) - len(unknown)}/{len(v.breakers)} closed", "dim")
+        if unknown:
+            t.append(f", {len(unknown)} unknown", LEVEL_STYLE.get("stale", "yellow"))
         t.append("\n")
         for b in not_closed:
             t.append(f" {b.state:<10}", BREAKER_STYLE.get(b.state, ""))
