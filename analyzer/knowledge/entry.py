@@ -132,6 +132,8 @@ class EntryMeta(StrictModel):
     severity: Severity
     duration_min: int = Field(ge=0, le=100_000)
     mttr_min: int = Field(ge=0, le=100_000)
+    # The exact MTTR when it is known to the second (entries from PIRs); mttr_min is it rounded.
+    mttr_s: int | None = Field(default=None, ge=0, le=6_000_000)
     customers_affected: str
     root_cause: str = Field(min_length=10, max_length=400)
     solution: str = Field(min_length=10, max_length=400)
@@ -201,13 +203,35 @@ class EntryMeta(StrictModel):
     def _mttr_within_duration(self) -> "EntryMeta":
         if self.mttr_min > self.duration_min:
             raise ValueError("mttr_min is longer than duration_min (MTTR counts from detection, inside the incident)")
+        if self.mttr_s is not None and abs(self.mttr_s - 60 * self.mttr_min) >= 60:
+            raise ValueError(f"mttr_s {self.mttr_s} does not round to mttr_min {self.mttr_min}")
         return self
+
+    @property
+    def mttr_minutes(self) -> float:
+        """MTTR in minutes, to the second when the entry knows it."""
+        return self.mttr_s / 60 if self.mttr_s is not None else float(self.mttr_min)
 
     @property
     def customers_affected_count(self) -> int:
         m = _CUSTOMERS.match(self.customers_affected)
         assert m is not None
         return int(m["n"].replace(",", ""))
+
+
+def minutes_from_seconds(seconds: int) -> int:
+    """Whole minutes for ``mttr_min``: rounded half up, and at least 1 for any non-zero time."""
+    return 0 if seconds <= 0 else max(1, (seconds + 30) // 60)
+
+
+def format_mttr(mttr_min: int, mttr_s: int | None = None) -> str:
+    """'40 s', '4 min 30 s' or '12 min': to the second when known, never '0 min' for a real MTTR."""
+    if mttr_s is None:
+        return f"{mttr_min} min"
+    if mttr_s < 60:
+        return f"{mttr_s} s"
+    m, s = divmod(mttr_s, 60)
+    return f"{m} min {s} s" if s else f"{m} min"
 
 
 @dataclass(frozen=True)

@@ -29,11 +29,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from engine.policy.loader import PolicyError, StrictModel, read_data_file, validate
 
-from .entry import CAUSES, Entry, EntryError, SEVERITIES, parse_entry, plain_text
+from .entry import CAUSES, Entry, EntryError, SEVERITIES, format_mttr, parse_entry, plain_text
 from .query import ParsedQuery, QueryBuilder, key_tokens, parse_query, resolve_incident_type, resolve_severity
 from .settings import PACKAGED_DIR, TEXT_FIELDS, SearchSettings, load_settings
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 ENTRY_GLOB = "incident-*.md"
 ENV_ENTRY_DIRS = "GGEN_KNOWLEDGE_DIRS"
 TEAM_DIR_NAME = "knowledge-base"
@@ -135,6 +135,7 @@ def entry_fields(entry: Entry) -> dict[str, Any]:
         "severity": m.severity,
         "duration_min": m.duration_min,
         "mttr_min": m.mttr_min,
+        "mttr_s": m.mttr_s,
         "customers_affected": m.customers_affected,
         "root_cause": m.root_cause,
         "solution": m.solution,
@@ -255,6 +256,12 @@ class SearchHit:
     outcome: str
     tags: tuple[str, ...] = ()
     snippet: Snippet | None = None
+    mttr_s: int | None = None
+
+    @property
+    def mttr_text(self) -> str:
+        """The MTTR as people read it: '40 s', '4 min 30 s', '12 min'."""
+        return format_mttr(self.mttr_min, self.mttr_s)
 
     def to_json(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -270,6 +277,8 @@ class SearchHit:
             "services": list(self.services),
             "duration_min": self.duration_min,
             "mttr_min": self.mttr_min,
+            "mttr_s": self.mttr_s,
+            "mttr": self.mttr_text,
             "customers_affected": self.customers_affected,
             "root_cause": self.root_cause,
             "solution": self.solution,
@@ -809,6 +818,7 @@ class KnowledgeBase:
             services=tuple(meta["services"]),
             duration_min=meta["duration_min"],
             mttr_min=meta["mttr_min"],
+            mttr_s=meta.get("mttr_s"),
             customers_affected=meta["customers_affected"],
             root_cause=meta["root_cause"],
             solution=meta["solution"],

@@ -21,7 +21,19 @@ from engine.policy.loader import PolicyError, validate
 
 from analyzer.pir.template import PIR_SECTIONS
 
-from .entry import CAUSES, PREVENTION_HORIZONS, EntryError, IncidentType, Severity, parse_entry, render_entry, split_front_matter, split_sections
+from .entry import (
+    CAUSES,
+    PREVENTION_HORIZONS,
+    EntryError,
+    IncidentType,
+    Severity,
+    format_mttr,
+    minutes_from_seconds,
+    parse_entry,
+    render_entry,
+    split_front_matter,
+    split_sections,
+)
 from .settings import SearchSettings, load_settings
 
 if TYPE_CHECKING:
@@ -223,6 +235,36 @@ def customers_affected(doc: PirDocument) -> str | None:
     return None
 
 
+_DURATION = re.compile(
+    r"(?:(?P<h>\d+)\s*h(?:ours?|rs?)?\b\s*)?(?:(?P<m>\d+)\s*min(?:utes?|s)?\b\s*)?(?:(?P<s>\d+)\s*s(?:ec(?:onds?|s)?)?\b)?",
+    re.I,
+)
+
+
+def parse_duration_s(text: str) -> int | None:
+    """Seconds of the first duration at the start of ``text``: '40 s', '2 min 00 s', '29 min', '1 h 5 min'."""
+    m = _DURATION.match(text.strip())
+    if m is None or not any(m.group(k) for k in ("h", "m", "s")):
+        return None
+    return int(m["h"] or 0) * 3600 + int(m["m"] or 0) * 60 + int(m["s"] or 0)
+
+
+def pir_mttr_s(doc: PirDocument) -> int | None:
+    """The PIR's own MTTR figure in seconds (the receipts' ``recovery.verified`` MTTR that the
+    drafter writes into the Metrics & Impact table, the summary and the timeline), or None when
+    the PIR states none. Detection-to-resolution is the incident's duration, not its MTTR: an
+    automatically resolved incident holds its recovery criteria for minutes after it recovered."""
+    for name in ("7. Metrics & Impact", "1. Incident Summary", "2. Timeline of Events"):
+        for line in doc.section(name).splitlines():
+            for hit in re.finditer(r"\bMTTR\b", line):
+                rest = line[hit.end() :]
+                rest = re.sub(r"^\s*(?:vs\.?\s+target)?\s*(?:\|\s*|—\s*|:\s*|of\s+|was\s+|=\s*)?", "", rest, flags=re.I)
+                secs = parse_duration_s(rest)
+                if secs is not None:
+                    return secs
+    return None
+
+
 def _clock_offset_min(hhmm: str, start: datetime) -> int | None:
     try:
         parts = [int(x) for x in hhmm.split(":")]
@@ -245,6 +287,103 @@ def infer_causes(text: str, settings: SearchSettings) -> list[str]:
             scored.append((-n, CAUSES.index(cause), cause))
     scored.sort()
     return [c for _, _, c in scored[:3]]
+
+
+# ggen's actuator actions (the timeline's "MITIGATION: <action> on <target>" lines) -> entry patterns.
+ACTION_PATTERNS: dict[str, str] = {
+    "scale_concurrency": "auto_scale",
+    "scale_replicas": "scale_replicas",
+    "open_breaker": "circuit_breaker",
+    "close_breaker": "circuit_breaker",
+    "override_breaker": "circuit_breaker",
+    "throttle": "throttle",
+    "prioritize_requests": "throttle",
+    "rate_limit": "rate_limit",
+    "failover_region": "failover",
+    "failback_region": "failback",
+    "restart_service": "restart",
+    "disable_feature_flag": "feature_flag",
+    "rollback_deploy": "rollback",
+    "revert_config": "config_revert",
+    "create_index": "add_index",
+    "optimize_query": "query_tuning",
+    "set_compression": "compression",
+    "resolve_replication_conflicts": "conflict_resolve",
+}
+# The same moves in a person's words (hand-written PIRs), checked in this order.
+_PATTERN_WORDS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
+    (p, re.compile(rx, re.I))
+    for p, rx in (
+        ("config_revert", r"\b(config(uration)?\s+(roll ?back|revert)|(roll(ed)?\s*back|revert(ed)?)\s+(of\s+)?(the\s+)?config)"),
+        ("rollback", r"\b(roll(ed|ing)?[ -]?back|rollback)\b"),
+        ("auto_scale", r"\bauto[- ]?scal|\braised?\s+concurrency|\bconcurrency\s+\d+\s*->"),
+        ("scale_replicas", r"\bscal\w*\s+(up\s+)?(to\s+\d+\s+)?replicas|\breplicas\s+\d+\s*->"),
+        ("circuit_breaker", r"\bbreaker\b"),
+        ("throttle", r"\bthrottl|\bload[- ]?shed"),
+        ("rate_limit", r"\brate[- ]?limit"),
+        ("failback", r"\bfail(ed|ing)?[ -]?back"),
+        ("failover", r"\bfail(ed|ing)?[ -]?over\b"),
+        ("restart", r"\brestart"),
+        ("pool_reset", r"\bpool\s+reset|\breset\s+(the\s+)?(connection\s+)?pool"),
+        ("feature_flag", r"\b(disabl\w*|turn\w*\s+off|switch\w*\s+off)\s+(the\s+)?(feature\s+)?flag|\bflag\s+(off|disabled)"),
+        ("add_index", r"\b(add|creat)\w*\s+(an?\s+|the\s+)?(missing\s+)?index"),
+        ("query_tuning", r"\bquery\s+tun|\brewr\w*\s+the\s+query"),
+        ("compression", r"\bcompress"),
+        ("quota_increase", r"\bquota\s+(increase|raise)|\brais\w*\s+(the\s+)?quota"),
+        ("dns_update", r"\bdns\s+(update|change)|\blower\w*\s+(the\s+)?ttl"),
+        ("health_check_tuning", r"\bhealth[- ]?check\s+(tun|threshold)"),
+    )
+)
+_APPLIED = re.compile(r"^\s*(?:MITIGATION(?:\s+FAILED)?)\s*:\s*(?P<action>[a-z_]+)\b")
+
+
+def _patterns_in(text: str) -> list[str]:
+    """Patterns named in ``text``: the action name of a ggen receipt line, else the words."""
+    found = [ACTION_PATTERNS[a] for a in re.findall(r"\b[a-z]+(?:_[a-z]+)+\b", text) if a in ACTION_PATTERNS]
+    if found:
+        return list(dict.fromkeys(found))
+    out = []
+    for p, rx in _PATTERN_WORDS:
+        if rx.search(text) and not (p == "rollback" and "config_revert" in out):
+            out.append(p)
+    return out
+
+
+def pir_mitigations(events: Sequence[tuple[str, str]], went_well: Sequence[str], went_wrong: Sequence[str]) -> list[dict[str, str]]:
+    """What the responders tried (the timeline's mitigation lines) and how each fared, from
+    What Went Well (worked) and What Went Wrong (failed; partial when both say something)."""
+    tried: list[str] = []
+    for _, event in events:
+        m = _APPLIED.match(event)
+        if m and m["action"] in ACTION_PATTERNS:
+            tried.append(ACTION_PATTERNS[m["action"]])
+        elif m is None and _ACTION_WORDS.search(event):
+            tried += _patterns_in(event)
+    out: list[dict[str, str]] = []
+    for p in dict.fromkeys(tried):
+        good = [w for w in went_well if p in _patterns_in(w)]
+        bad = [w for w in went_wrong if p in _patterns_in(w)]
+        if good and bad:
+            outcome, note = "partial", bad[0]
+        elif bad:
+            outcome, note = "failed", bad[0]
+        elif good:
+            outcome, note = "worked", ""
+        else:
+            outcome, note = "partial", "applied; the PIR does not say whether it helped"
+        out.append({"pattern": p, "outcome": outcome, "note": _one_line(_uncited(note))[:200]})
+    return out
+
+
+_CITATION = re.compile(r"\s*\[(?:receipt|knowledge|runbooks/|source|log|trace|metric)[^\]]*\]")
+_PLACEHOLDER = re.compile(r"\bTODO\b|\(fill in\)", re.I)
+# Rows of Metrics & Impact that describe other incidents or the review itself, not this incident's symptoms.
+_NOT_SYMPTOM_ROW = re.compile(r"^(previous incident|pir due|revenue impact|customer complaints|data loss)\b", re.I)
+_DETECTION_EVENT = re.compile(r"\b(alert|alerted|detected|triggered|anomaly|paged|fired|page)\b", re.I)
+
+
+def _uncited(text: str) -> str:
+    return _CITATION.sub("", text).strip()
 
 
 def _slugify(text: str, max_words: int = 6) -> str:
@@ -293,10 +432,12 @@ def pir_to_entry(
     events = timeline_events(doc.section("2. Timeline of Events"))
     if not events:
         raise PirError(doc.path, "section 2. Timeline of Events", "has no 'HH:MM UTC  event' lines")
-    went_well = list_items(doc.section("4. What Went Well"))
-    went_wrong = list_items(doc.section("5. What Went Wrong"))
+    # Placeholders the review never filled in ("TODO (fill in)") are not facts for the next on-call.
+    went_well = [w for w in list_items(doc.section("4. What Went Well")) if not _PLACEHOLDER.search(w)]
+    went_wrong = [w for w in list_items(doc.section("5. What Went Wrong")) if not _PLACEHOLDER.search(w)]
     lessons = list_items(doc.section("9. Lessons Learned")) or [p.strip() for p in doc.section("9. Lessons Learned").split("\n\n") if p.strip()]
-    factors = contributing_factors(rca)
+    lessons = [x for x in lessons if not _PLACEHOLDER.search(x)]
+    factors = [f for f in contributing_factors(rca) if not _PLACEHOLDER.search(f)]
 
     # Prevention: action items by priority (High -> same week, Medium -> month, Low -> quarter).
     actions_text = doc.section("6. Action Items")
@@ -314,12 +455,24 @@ def pir_to_entry(
         if not buckets[h]:
             buckets[h] = ["Nothing planned at this horizon in the PIR; review at the weekly KB review"]
 
+    # Symptoms: the summary and impact as the PIR states them, what monitoring saw (the alert,
+    # not the mitigations after it), and this incident's own figures (not the previous incident
+    # or the PIR's due date, which the Metrics & Impact table also lists; no placeholders).
     summary = doc.section("1. Incident Summary")
     summary_text = "\n".join(
-        line for line in summary.splitlines() if not re.match(r"^\s*[-*]\s+\**(incident id|severity|duration)\b", line, re.I)
+        line
+        for line in summary.splitlines()
+        if not re.match(r"^\s*[-*]\s+\**(incident id|severity|duration)\b", line, re.I) and not _PLACEHOLDER.search(line)
     ).strip()
-    metrics = list_items(doc.section("7. Metrics & Impact"))
-    symptoms = summary_text + "\n\n**What monitoring detected:**\n\n" + "\n".join(f"- {t} UTC: {e}" for t, e in events[:3])
+    metrics = [
+        _uncited(x).rstrip(" —")
+        for x in list_items(doc.section("7. Metrics & Impact"))
+        if not _PLACEHOLDER.search(x) and not _NOT_SYMPTOM_ROW.match(x.strip("* ")) and "[knowledge " not in x
+    ]
+    detection = [(t, e) for t, e in events if _DETECTION_EVENT.search(e) and not _APPLIED.match(e)][:3] or events[:1]
+    symptoms = (summary_text + "\n\n" if summary_text else "") + "**What monitoring detected:**\n\n" + "\n".join(
+        f"- {t} UTC: {_uncited(e)}" for t, e in detection
+    )
     if metrics:
         symptoms += "\n\n**Key metrics:**\n\n" + "\n".join(f"- {x}" for x in metrics)
 
@@ -328,8 +481,21 @@ def pir_to_entry(
         if _ACTION_WORDS.search(event):
             off = _clock_offset_min(hhmm, detected)
             steps.append(f"- T+{off} min ({hhmm} UTC): {event}" if off is not None and off >= 0 else f"- {hhmm} UTC: {event}")
+    mttr_s = pir_mttr_s(doc)
+    duration_min = doc.duration_min
+    if mttr_s is None:
+        mttr_min = duration_min
+    else:
+        mttr_min = minutes_from_seconds(mttr_s)
+        duration_min = max(duration_min, mttr_min)
     resolution = []
-    resolution.append(f"Resolved {doc.duration_min} min after detection ({m.resolved_at.strftime('%H:%M')} UTC).")
+    if mttr_s is None or mttr_min == doc.duration_min:
+        resolution.append(f"Resolved {doc.duration_min} min after detection ({m.resolved_at.strftime('%H:%M')} UTC).")
+    else:
+        resolution.append(
+            f"Recovered {format_mttr(mttr_min, mttr_s)} after detection (MTTR); resolved (all clear) "
+            f"{doc.duration_min} min after detection ({m.resolved_at.strftime('%H:%M')} UTC)."
+        )
     if steps:
         resolution.append("\n**Steps:**\n\n" + "\n".join(steps))
     if went_well:
@@ -360,8 +526,9 @@ def pir_to_entry(
         "incident_id": m.incident_id,
         "date": day,
         "severity": m.severity,
-        "duration_min": doc.duration_min,
-        "mttr_min": doc.duration_min,
+        "duration_min": duration_min,
+        "mttr_min": mttr_min,
+        **({"mttr_s": mttr_s} if mttr_s is not None else {}),
         "customers_affected": customers,
         "root_cause": statement[:400] if len(statement) >= 10 else statement + " (see PIR)",
         "solution": solution[:400] if len(solution) >= 10 else solution + " (see PIR)",
@@ -373,7 +540,7 @@ def pir_to_entry(
         "tags": ["from-pir", m.service],
         "outcome": "escalated" if escalated else "resolved",
         "kb_assisted": False,
-        "mitigations": [],
+        "mitigations": pir_mitigations(events, went_well, went_wrong),
         "related_incidents": list(related),
         "links": {"pir": str(doc.path), "runbook": f"runbooks/incidents/{m.incident_type}.toml"},
     }

@@ -87,7 +87,7 @@ class PatternStats:
     worked: int = 0
     partial: int = 0
     failed: int = 0
-    mttr_min_when_worked: list[int] = field(default_factory=list)
+    mttr_min_when_worked: list[float] = field(default_factory=list)
     failures: list[tuple[str, str]] = field(default_factory=list)
 
     @property
@@ -102,7 +102,7 @@ class PatternStats:
             "partial": self.partial,
             "failed": self.failed,
             "effectiveness_pct": self.effectiveness_pct,
-            "median_mttr_min_when_worked": statistics.median(self.mttr_min_when_worked) if self.mttr_min_when_worked else None,
+            "median_mttr_min_when_worked": round(statistics.median(self.mttr_min_when_worked), 1) if self.mttr_min_when_worked else None,
             "failures": [{"entry": e, "lesson": note} for e, note in self.failures],
         }
 
@@ -195,13 +195,13 @@ def compute_stats(kb: "KnowledgeBase", now_ms: int | None = None) -> KnowledgeSt
     by_sev = {s: 0 for s in SEVERITIES}
     by_cause = {c: 0 for c in CAUSES}
     outcomes = {"resolved": 0, "escalated": 0}
-    mttr: dict[str, list[int]] = defaultdict(list)
+    mttr: dict[str, list[float]] = defaultdict(list)
     patterns = {p: PatternStats(p) for p in PATTERNS}
     for e in entries:
         m = e.meta
         for t in m.incident_types:
             by_type[t] += 1
-            mttr[t].append(m.mttr_min)
+            mttr[t].append(m.mttr_minutes)
         by_sev[m.severity] += 1
         for c in m.causes:
             by_cause[c] += 1
@@ -211,14 +211,14 @@ def compute_stats(kb: "KnowledgeBase", now_ms: int | None = None) -> KnowledgeSt
             ps.tried += 1
             if mit.outcome == "worked":
                 ps.worked += 1
-                ps.mttr_min_when_worked.append(m.mttr_min)
+                ps.mttr_min_when_worked.append(m.mttr_minutes)
             elif mit.outcome == "partial":
                 ps.partial += 1
             else:
                 ps.failed += 1
                 ps.failures.append((e.entry_id, mit.note or "(no note)"))
-    assisted = [e.meta.mttr_min for e in entries if e.meta.kb_assisted]
-    unassisted = [e.meta.mttr_min for e in entries if not e.meta.kb_assisted]
+    assisted = [e.meta.mttr_minutes for e in entries if e.meta.kb_assisted]
+    unassisted = [e.meta.mttr_minutes for e in entries if not e.meta.kb_assisted]
     repeats = _repeats(entries, st.repeat_window_days)
 
     log, problems = read_query_log(kb.data_dir)
@@ -254,7 +254,7 @@ def compute_stats(kb: "KnowledgeBase", now_ms: int | None = None) -> KnowledgeSt
         causes_without_entry=[c for c, n in by_cause.items() if n == 0],
         outcomes=outcomes,
         mttr_by_type={
-            t: {"entries": len(v), "mean_min": round(statistics.fmean(v), 1), "median_min": statistics.median(v)}
+            t: {"entries": len(v), "mean_min": round(statistics.fmean(v), 1), "median_min": round(statistics.median(v), 1)}
             for t, v in sorted(mttr.items())
         },
         kb_assisted_pct=round(100.0 * len(assisted) / len(entries), 1) if entries else 0.0,

@@ -193,7 +193,7 @@ def _hit_text(n: int, hit: "SearchHit", scored: bool) -> Any:
         t.append(f"   score {hit.score:.2f}", style="dim")
     t.append("\n    ")
     t.append(hit.entry_id, style="cyan")
-    t.append(f"  {hit.severity}  {hit.date}  MTTR {hit.mttr_min} min  {hit.outcome}  customers {safe_text(hit.customers_affected)}")
+    t.append(f"  {hit.severity}  {hit.date}  MTTR {hit.mttr_text}  {hit.outcome}  customers {safe_text(hit.customers_affected)}")
     t.append("\n    types: " + ", ".join(hit.incident_types) + "   causes: " + ", ".join(hit.causes), style="dim")
     if hit.snippet is not None and hit.snippet.text:
         t.append(f"\n    {hit.snippet.field.replace('_', ' ')}: ", style="dim")
@@ -231,6 +231,7 @@ def _snippet_text(fragment: str, highlights: tuple[tuple[int, int], ...]) -> Any
 def show(ctx: click.Context, ref: str, as_json: bool) -> None:
     """Show one entry: REF is its id (file name without .md), its incident id, or a file path."""
     from analyzer.knowledge import EntryError
+    from analyzer.knowledge.entry import format_mttr
 
     kb = _kb(ctx)
     try:
@@ -260,7 +261,7 @@ def show(ctx: click.Context, ref: str, as_json: bool) -> None:
     rows = [
         ("Date", m.date.isoformat()),
         ("Severity", m.severity),
-        ("Duration", f"{m.duration_min} min (MTTR {m.mttr_min} min)"),
+        ("Duration", f"{m.duration_min} min (MTTR {format_mttr(m.mttr_min, m.mttr_s)})"),
         ("Customers affected", m.customers_affected),
         ("Incident types", ", ".join(m.incident_types)),
         ("Root causes", ", ".join(m.causes)),
@@ -336,7 +337,7 @@ def list_entries(
     for h in result.hits:
         line = Text(f"{h.date}  {h.severity}  ")
         line.append(f"{h.entry_id:<{width}}", style="cyan")
-        line.append(f"  {h.mttr_min:>4} min  ")
+        line.append(f"  {h.mttr_text:>9}  ")
         line.append(safe_text(h.title))
         con.print(line)
     con.print(Text(f"{len(result.hits)} of {result.total} entries", style="dim"))
