@@ -159,7 +159,7 @@ def test_add_from_pir_and_refusals(run, tmp_path: Path) -> None:
     hits = js(run("knowledge", "search", "--symptoms", "DB_POOL_MAX", "--json"))["hits"]
     assert hits[0]["id"] == out["id"]
     missing = run("knowledge", "add", "--from-pir", str(tmp_path / "nope.md"))
-    assert missing.exit_code == 2 or (missing.exit_code == 1 and "file not found" in missing.stderr)
+    assert missing.exit_code == 4 and "no such PIR file" in missing.stderr
 
 
 def test_stats_and_reindex(run) -> None:

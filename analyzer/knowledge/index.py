@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from engine.policy.loader import PolicyError, StrictModel, read_data_file, validate
 
 from .entry import CAUSES, Entry, EntryError, SEVERITIES, format_mttr, parse_entry, plain_text
-from .query import ParsedQuery, QueryBuilder, key_tokens, parse_query, resolve_incident_type, resolve_severity
+from .query import ParsedQuery, QueryBuilder, echo, key_tokens, parse_query, resolve_incident_type, resolve_severity
 from .settings import PACKAGED_DIR, TEXT_FIELDS, SearchSettings, load_settings
 
 SCHEMA_VERSION = 6
@@ -693,16 +693,17 @@ class KnowledgeBase:
                     primary_fields.append(f)
             q = builder.build(parsed, boosts)
             if q is None:
-                warnings.append(f"--{flag.replace('_', '-')} {value!r} has no searchable words")
+                warnings.append(f"--{flag.replace('_', '-')} {echo(value, self.settings.limits.echo_chars)} has no searchable words")
                 musts.append(tantivy.Query.empty_query())
             else:
                 musts.append(q)
         notes = builder.notes
+        n = self.settings.limits.echo_chars
         for raw, fixes in notes.corrections.items():
-            warnings.append(f"'{raw}' is not in any entry; also matched {', '.join(repr(f) for f in fixes)}")
+            warnings.append(f"{echo(raw, n)} is not in any entry; also matched {', '.join(repr(f) for f in fixes)}")
         for raw in notes.fuzzy:
             if raw not in notes.corrections:
-                warnings.append(f"'{raw}' is not in any entry; also tried similar spellings")
+                warnings.append(f"{echo(raw, n)} is not in any entry; also tried similar spellings")
         filters = self._filters(request)
         hits: list[SearchHit] = []
         total = 0

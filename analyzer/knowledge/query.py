@@ -94,6 +94,14 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _PLAIN_WORD = re.compile(r'[^\s"()]+')
 
 
+def echo(text: str, max_chars: int) -> str:
+    """``text`` quoted for a warning or a report line, cut to ``max_chars`` with its full length
+    said (a pasted stack trace is not echoed back whole; the query log keeps it whole)."""
+    if len(text) <= max_chars:
+        return repr(text)
+    return repr(text[:max_chars]) + f"... ({len(text):,} characters)"
+
+
 def sanitize(text: str, max_chars: int) -> tuple[str, list[str]]:
     """Make user text safe to search: no control characters or lone surrogates, bounded length."""
     warnings: list[str] = []
@@ -272,17 +280,17 @@ def normalize_field_value(name: str, value: str, settings: SearchSettings, pos: 
     if name == "type":
         t = resolve_incident_type(v, settings)
         if t is None:
-            raise QuerySyntaxError(f"unknown incident type {v!r}", pos)
+            raise QuerySyntaxError(f"unknown incident type {echo(v, settings.limits.echo_chars)}", pos)
         return t
     if name == "severity":
         s = resolve_severity(v)
         if s is None:
-            raise QuerySyntaxError(f"unknown severity {v!r} (use Sev1..Sev4)", pos)
+            raise QuerySyntaxError(f"unknown severity {echo(v, settings.limits.echo_chars)} (use Sev1..Sev4)", pos)
         return s
     if name == "cause":
         c = v.lower().replace("-", "_").replace(" ", "_")
         if c not in CAUSES:
-            raise QuerySyntaxError(f"unknown root cause {v!r}", pos)
+            raise QuerySyntaxError(f"unknown root cause {echo(v, settings.limits.echo_chars)}", pos)
         return c
     return v.lower() if name in ("service", "tag") else v
 

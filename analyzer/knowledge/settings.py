@@ -41,6 +41,7 @@ class QueryLimits(StrictModel):
     max_chars: int = Field(ge=16, le=100_000)
     max_clauses: int = Field(ge=1, le=1024)
     max_depth: int = Field(ge=1, le=64)
+    echo_chars: int = Field(ge=8, le=10_000)
 
 
 class SimilarSettings(StrictModel):

@@ -19,6 +19,7 @@ from engine.clock import WallClock, iso_utc
 from engine.datadir import DataDir
 
 from .entry import CAUSES, INCIDENT_TYPES, PATTERNS, SEVERITIES, Entry
+from .query import echo
 
 if TYPE_CHECKING:
     from .index import KnowledgeBase, SearchResult
@@ -175,14 +176,19 @@ class KnowledgeStats:
         }
 
 
-def _query_label(q: dict[str, Any]) -> str:
+# The logged request's keys -> the flags of `ggen knowledge search` that set them.
+_FILTER_FLAGS = {"types": "--type", "severities": "--severity", "causes": "--cause", "services": "--service"}
+
+
+def _query_label(q: dict[str, Any], echo_chars: int) -> str:
+    """The query as the search command line that asked it, long texts cut to ``echo_chars``."""
     parts = []
     for k in ("symptoms", "root_cause", "solution", "text"):
         if q.get(k):
-            parts.append(f"--{k.replace('_', '-')} {q[k]!r}")
-    for k in ("types", "severities", "causes", "services"):
+            parts.append(f"--{k.replace('_', '-')} {echo(str(q[k]), echo_chars)}")
+    for k, flag in _FILTER_FLAGS.items():
         if q.get(k):
-            parts.append(f"--{k} {','.join(q[k])}")
+            parts.append(f"{flag} {','.join(q[k])}")
     return " ".join(parts) or "(filters only)"
 
 
@@ -224,7 +230,7 @@ def compute_stats(kb: "KnowledgeBase", now_ms: int | None = None) -> KnowledgeSt
     log, problems = read_query_log(kb.data_dir)
     window_start = now - st.query_window_days * 86_400_000
     zero = [q for q in log if q["hits"] == 0]
-    gaps = Counter(_query_label(q.get("query", {})) for q in zero).most_common(st.gap_list_limit)
+    gaps = Counter(_query_label(q.get("query", {}), kb.settings.limits.echo_chars) for q in zero).most_common(st.gap_list_limit)
 
     coverage: dict[str, dict[str, Any]] = {}
     covered_total = probes_total = 0

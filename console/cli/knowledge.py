@@ -353,9 +353,14 @@ def list_entries(
 @click.pass_context
 def add(ctx: click.Context, pir_file: Path, allow_draft: bool, causes: tuple[str, ...], dest: Path | None, force: bool, as_json: bool) -> None:
     """Turn a finished post-incident review into a knowledge-base entry."""
-    from analyzer.knowledge import EntryError, PirError, PirRefused, add_from_pir, read_pir, team_entry_dir
+    from analyzer.knowledge import CAUSES, EntryError, PirError, PirRefused, add_from_pir, read_pir, team_entry_dir
     from analyzer.knowledge.pir import suggest_related
 
+    for c in _split(causes):
+        if c.strip().lower().replace("-", "_").replace(" ", "_") not in CAUSES:
+            raise click.UsageError(f"unknown root cause {c!r} for --cause (one of: {', '.join(CAUSES)})")
+    if not pir_file.exists():
+        fail(f"{safe_text(str(pir_file))}: no such PIR file (ggen pir list shows the PIRs in the data dir)", EXIT_NOT_FOUND)
     kb = _kb(ctx)
     target_dir = dest or team_entry_dir(kb.data_dir)
     try:
