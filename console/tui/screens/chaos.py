@@ -62,7 +62,7 @@ class ChaosScreen(ModalScreen[FaultChoice | None]):
         with Vertical(id="dialog", classes="menu wide"):
             yield Label(Text("Inject a fault (chaos)", "bold"), id="dialog-title")
             yield OptionList(*options, id="faults")
-            yield Static(Text("Enter: inject on the target shown · t: choose another target · Esc: back", "dim"))
+            yield Static(Text("Enter: inject on the target shown · t: other target · Esc: back", "dim"), id="chaos-keys")
 
     def _highlighted(self) -> tuple[str, str] | None:
         ol = self.query_one("#faults", OptionList)

@@ -34,6 +34,10 @@ from console.tui.widgets.infra import InfraPanel
 
 SPEEDS = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 WIDE_MIN = (120, 34)  # columns, rows from which every panel is shown at once
+# Footer labels on terminals narrower than FOOTER_FULL_MIN columns, so every shown key fits at
+# 80 columns (the help screen and the command palette keep the full descriptions).
+FOOTER_SHORT = {"kill_switch": "Kill"}
+FOOTER_FULL_MIN = 90
 REFRESH_S = 0.25
 RECEIPTS_S = 1.0
 
@@ -146,7 +150,23 @@ class MainScreen(Screen[None]):
     def on_resize(self, event: Resize) -> None:
         self._apply_layout(event.size.width, event.size.height)
 
+    def _fit_footer(self, width: int) -> None:
+        """Shorter footer labels on narrow terminals (this screen's bindings only)."""
+        short = width < FOOTER_FULL_MIN
+        if getattr(self, "_footer_short", False) == short:
+            return
+        self._footer_short = short
+        import dataclasses
+
+        full = {b.action: b.description for b in self.BINDINGS if isinstance(b, Binding)}
+        keys = self._bindings.key_to_bindings
+        for key, bindings in keys.items():
+            keys[key] = [dataclasses.replace(b, description=FOOTER_SHORT.get(b.action, b.description) if short else full.get(b.action, b.description)) for b in bindings]
+        if self.is_mounted:
+            self.refresh_bindings()
+
     def _apply_layout(self, width: int, height: int) -> None:
+        self._fit_footer(width)
         wide = width >= WIDE_MIN[0] and height >= WIDE_MIN[1]
         if self.has_class("-wide") == wide and self.has_class("-narrow") != wide:
             return

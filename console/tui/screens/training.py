@@ -52,9 +52,12 @@ class TrainingStatusBar(StatusBar):
         self.automation = automation
 
     def update(self, content: Any = "", *, layout: bool = True) -> None:
-        if not self.automation and isinstance(content, Text) and "automation on" in content.plain:
-            i = content.plain.index("automation on")
-            content = content[:i] + Text("automation off (training)", "yellow") + content[i + len("automation on") :]
+        if not self.automation and isinstance(content, Text):
+            for said, meant in (("automation on", "automation off (training)"), ("auto on", "auto off (training)")):
+                if said in content.plain:  # the full label, or the narrow terminal's short one
+                    i = content.plain.index(said)
+                    content = content[:i] + Text(meant, "yellow") + content[i + len(said) :]
+                    break
         super().update(content, layout=layout)
 
 

@@ -1,10 +1,12 @@
 """One-line bars: the status bar (mode, clock, speed, governor), session metrics, panel tabs."""
 from __future__ import annotations
 
+from typing import Callable
+
 from rich.text import Text
 from textual.widgets import Static
 
-from console.tui.text import SEVERITY_STYLE, duration, literal, stamp
+from console.tui.text import SEVERITY_STYLE, clock, duration, literal, stamp
 from console.tui.view import ConsoleView
 from console.tui.widgets import show_text
 
@@ -15,10 +17,28 @@ def _speed(x: float) -> str:
     return f"×{x:g}"
 
 
+def fitted(widget: Static, build: "Callable[[ConsoleView, int], Text]", v: ConsoleView, levels: int) -> Text:
+    """The fullest of ``build(v, 0..levels-1)`` (0 fullest) that fits the widget's width; the
+    shortest when none does (it is then cut with an ellipsis)."""
+    width = widget.size.width
+    t = build(v, 0)
+    level = 1
+    while width > 0 and t.cell_len > width and level < levels:
+        t = build(v, level)
+        level += 1
+    return t
+
+
 class StatusBar(Static):
-    """Mode, fleet, engine time, speed, run state, governor switches, open incidents."""
+    """Mode, fleet, engine time, speed, run state, governor switches, open incidents; shorter
+    forms (time of day only, short labels) when the terminal is narrow."""
 
     def show(self, v: ConsoleView) -> None:
+        show_text(self, fitted(self, self.build, v, 3), fixed_height=True)
+
+    @staticmethod
+    def build(v: ConsoleView, short: int = 0) -> Text:
+        """The bar's text; ``short`` 1 drops the date and shortens labels, 2 shortens more."""
         label, style = MODE_BADGE.get(v.mode, (v.mode.upper(), "reverse"))
         t = Text(no_wrap=True, overflow="ellipsis")
         t.append(f" {label} ", style)
@@ -30,8 +50,8 @@ class StatusBar(Static):
         stale = v.stale_signals
         if stale:
             t.append(" ")
-            t.append(f" STALE: {stale} signal{'s' if stale != 1 else ''} ", "bold black on yellow")
-        t.append(f"  {stamp(v.now_ms)}  ")
+            t.append(f" STALE: {stale} signal{'s' if stale != 1 else ''} " if not short else f" STALE {stale} ", "bold black on yellow")
+        t.append(f"  {stamp(v.now_ms) if not short else clock(v.now_ms)}  " if short < 2 else f" {clock(v.now_ms)} ")
         if v.crash:
             t.append(" ENGINE STOPPED ", "bold white on red")
         elif v.paused:
@@ -47,7 +67,7 @@ class StatusBar(Static):
             t.append(" DRY-RUN ", "bold black on yellow")
             t.append(" ")
         if not v.kill_switch and not v.dry_run:
-            t.append("automation on", "green")
+            t.append("automation on" if not short else "auto on", "green")
             t.append("  ")
         open_rows = [r for r in v.incidents if r.open]
         if open_rows:
@@ -55,7 +75,7 @@ class StatusBar(Static):
             t.append(f"{len(open_rows)} open ", "bold")
             t.append(worst, SEVERITY_STYLE.get(worst, ""))
         else:
-            t.append("no open incidents", "green")
+            t.append("no open incidents" if short < 2 else "none open", "green")
         if v.delivery_failures:
             t.append("  ")
             t.append(f" UNSENT {v.delivery_failures} ", "bold white on red")
@@ -64,30 +84,41 @@ class StatusBar(Static):
         if v.script is not None:
             done, total = v.script
             t.append(f"  {'replay' if v.mode == 'replay' else 'script'} {done}/{total}", "cyan")
-        if v.mode in ("replay", "attached"):
+        if v.mode in ("replay", "attached") and short < 2:
             t.append("  ")
             t.append_text(literal(v.title, "dim"))
-        show_text(self, t, fixed_height=True)
+        return t
 
 
 class MetricsBar(Static):
-    """Session figures: time to detect, time to mitigate, MTTR (means) and auto-resolution."""
+    """Session figures: time to detect, time to mitigate, MTTR (means) and auto-resolution;
+    shorter labels when the terminal is narrow."""
 
     def show(self, v: ConsoleView) -> None:
+        show_text(self, fitted(self, self.build, v, 3), fixed_height=True)
+
+    @staticmethod
+    def build(v: ConsoleView, short: int = 0) -> Text:
+        """The bar's text; ``short`` 1 and 2 are shorter forms of the same figures."""
         m = v.metrics
         t = Text(no_wrap=True, overflow="ellipsis")
         for label, value in (("TTD", m.ttd_ms), ("TTM", m.ttm_ms), ("MTTR", m.mttr_ms)):
             t.append(f" {label} ", "bold")
             t.append(duration(value))
             t.append(" ")
-        t.append(" auto-resolved ", "bold")
+        t.append(" auto-resolved " if not short else " auto ", "bold")
         if m.auto_rate is None:
             t.append("-")
         else:
             pct = round(100 * m.auto_rate)
             t.append(f"{m.auto_resolved}/{m.decided} {pct}%", "green" if pct >= 95 else ("yellow" if pct >= 80 else "red"))
-        t.append(f"   incidents {m.incidents}: {m.open} open, {m.resolved} resolved, {m.escalated} escalated", "dim")
-        show_text(self, t, fixed_height=True)
+        if not short:
+            t.append(f"   incidents {m.incidents}: {m.open} open, {m.resolved} resolved, {m.escalated} escalated", "dim")
+        elif short == 1:
+            t.append(f"  {m.open} open, {m.resolved} resolved, {m.escalated} escalated", "dim")
+        else:
+            t.append(f"  {m.open} open {m.resolved} res {m.escalated} esc", "dim")
+        return t
 
 
 PANEL_NAMES = (("fleet", "Fleet"), ("detail", "Incident"), ("infra", "Regions·queues"), ("receipts", "Receipts"), ("notices", "Notices"))
