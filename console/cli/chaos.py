@@ -16,9 +16,10 @@ def chaos() -> None:
 @json_option
 def list_(as_json: bool) -> None:
     """The fault kinds, the incident each leads to and their parameters (no engine needed)."""
+    from engine.control.catalog import fault_target_kind
     from engine.fleet.faults import FAULT_KINDS
 
-    rows = [{"fault": k, "incident_type": v[0], "target_kind": v[1], "description": v[2], "params": v[3]} for k, v in sorted(FAULT_KINDS.items())]
+    rows = [{"fault": k, "incident_type": v[0], "target_kind": fault_target_kind(k), "description": v[2], "params": v[3]} for k, v in sorted(FAULT_KINDS.items())]
     if as_json:
         echo_json(rows)
         return

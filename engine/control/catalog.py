@@ -147,3 +147,32 @@ def load_catalog(root: Path | None = None) -> Catalog:
         for n in [m.name, *m.aliases]:
             by_name[n.lower()] = m
     return Catalog(tuple(mf.metrics), by_name, dict(mf.groups), dict(mf.databases), {s.name: s for s in sf.services})
+
+
+# ----------------------------------------------------------------------------- fault targets
+# Faults whose effect needs a service of one kind (engine/fleet/model.py): ``slow_queries`` slows
+# the calls into a database until its index exists (``ggen db indexes create``), and
+# ``external_outage`` is a third-party API nobody here can restart. On a service of another kind
+# the first does nothing and the second is a plain crash a restart ends.
+FAULT_SERVICE_KIND: dict[str, str] = {"slow_queries": "database", "external_outage": "external"}
+
+
+def fault_target_kind(fault: str) -> str:
+    """What a fault is injected on, as people say it: queue, region, service, database, external service."""
+    from engine.fleet.faults import FAULT_KINDS
+
+    kind = FAULT_KINDS[fault][1]
+    need = FAULT_SERVICE_KIND.get(fault)
+    if kind == "service" and need is not None:
+        return need if need == "database" else f"{need} service"
+    return kind
+
+
+def fault_targets(fleet: object, fault: str) -> list[str]:
+    """Every entity of ``fleet`` the fault can act on."""
+    from engine.fleet.faults import FAULT_KINDS
+
+    kind = FAULT_KINDS[fault][1]
+    pool = {"service": getattr(fleet, "services", {}), "queue": getattr(fleet, "queues", {}), "region": getattr(fleet, "regions", {})}[kind]
+    need = FAULT_SERVICE_KIND.get(fault) if kind == "service" else None
+    return [n for n, e in pool.items() if need is None or getattr(e, "kind", None) == need]

@@ -271,8 +271,9 @@ class Operations:
         if a.duration_ms is not None and not 1000 <= a.duration_ms <= 7 * 86_400_000:
             raise OpError(BAD_ARGUMENT, "must be between 1s and 7d", "duration_ms")
         with eng.lock:
+            target = self._fault_target(a.fault, a.target)
             try:
-                fault = eng.inject(a.fault, a.target, params=a.params or None, duration_s=None if a.duration_ms is None else a.duration_ms / 1000, actor=f"person:{a.actor}")
+                fault = eng.inject(a.fault, target, params=a.params or None, duration_s=None if a.duration_ms is None else a.duration_ms / 1000, actor=f"person:{a.actor}")
             except ValueError as exc:
                 msg = str(exc)
                 arg = "params" if "parameter" in msg else "target"
@@ -280,6 +281,27 @@ class Operations:
             d = fault.to_dict()
             receipt = self.oplog.record(operation="chaos.inject", actor=a.actor, status="applied", summary=f"injected {a.fault} on {fault.target}", args={"fault": a.fault, "target": a.target, "duration_ms": a.duration_ms, "params": a.params}, target=fault.target, after=d)
             return dict(d, receipt_id=receipt, incident_type=FAULT_KINDS[a.fault][0])
+
+    def _fault_target(self, fault: str, target: str | None) -> str | None:
+        """The entity a fault goes on: ``target`` if the fault acts on it, else an error naming
+        the valid ones (a slow query on an app server, say, would do nothing)."""
+        from engine.control.catalog import fault_target_kind, fault_targets
+        from engine.core import default_target
+
+        fleet = self.engine.fleet
+        if not getattr(fleet, "simulated", True):
+            return target  # a real system: the fleet itself says what it allows
+        valid = fault_targets(fleet, fault)
+        what = fault_target_kind(fault)
+        if not valid:
+            raise OpError(BAD_ARGUMENT, f"{fault} acts on a {what}, and this fleet has none", "target")
+        if target is None:
+            t = default_target(fleet, fault)
+            return t if t in valid else valid[0]
+        if target not in valid:
+            shown = ", ".join(valid[:12]) + (f", ... ({len(valid)} in all)" if len(valid) > 12 else "")
+            raise OpError(BAD_ARGUMENT, f"{fault} acts on a {what}: {target!r} is not one (valid targets: {shown})", "target")
+        return target
 
     def clear_fault(self, a: ClearArgs) -> dict[str, Any]:
         eng = self.engine
