@@ -64,6 +64,29 @@ class DataDirLock:
                 self.fd = None
 
 
+def live_state(socket_path: Path, timeout: float = 2.0) -> str | None:
+    """The running engine's changing state (speed, pause, kill switch, dry-run) asked over its
+    control socket, as one phrase; None when nothing answers."""
+    from engine.control.client import ControlClient, ControlError, NoEngine
+
+    try:
+        st = ControlClient(socket_path, timeout).call("engine.status", timeout=timeout)
+    except (NoEngine, ControlError, OSError):
+        return None
+    return describe_state(st)
+
+
+def describe_state(st: dict[str, Any]) -> str:
+    """``speed 5x, kill switch off, dry-run off`` from an ``engine.status`` answer."""
+    speed = st.get("speed")
+    parts = [f"speed {speed:g}x" if isinstance(speed, (int, float)) else "wall clock"]
+    if st.get("paused"):
+        parts.append("PAUSED")
+    parts.append("kill switch ON" if st.get("kill_switch") else "kill switch off")
+    parts.append("dry-run ON" if st.get("dry_run") else "dry-run off")
+    return ", ".join(parts)
+
+
 def read_lock_holder(path: Path) -> str:
     try:
         text = path.read_text().strip()
@@ -119,7 +142,18 @@ class LiveEngine:
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> "LiveEngine":
         self.data_dir.ensure()
-        self.lock.acquire(self.description)
+        from engine.clock import iso_utc
+
+        # The lock file says only what stays true while the engine runs (who, pid, since when);
+        # its speed, kill switch and dry-run change, so whoever needs them asks the engine.
+        try:
+            self.lock.acquire(f"{self.description}, started {iso_utc(self.clock.now_ms())[:19]}Z")
+        except DataDirLocked as exc:
+            state = live_state(self.data_dir.control_socket_path)
+            if state:
+                exc.holder = f"{exc.holder}; now {state}"
+                exc.args = (f"another engine already runs on {exc.path.parent} ({exc.holder}); stop it first or use another --data-dir",)
+            raise
         try:
             if self.receipts_enabled:
                 self._open_ledger()

@@ -143,6 +143,24 @@ def change_options(fn: Callable[..., Any] | None = None, *, incident: bool = Tru
     return wrap(fn) if fn is not None else wrap
 
 
+def confirm(what: str, yes: bool) -> None:
+    """Ask "<what>. Proceed?" on a terminal unless ``yes`` (--yes or GGEN_YES=1); without a
+    terminal and without --yes, refuse (exit 5): a script must say it means the change."""
+    if yes:
+        return
+    if sys.stdin.isatty():
+        if not click.confirm(f"{what}. Proceed?", default=False, err=True):
+            fail("not confirmed; nothing changed", EXIT_REFUSED)
+        return
+    ctx = click.get_current_context()
+    fail(f"{ctx.command_path.removeprefix('ggen ')} changes the live system: pass --yes to confirm (stdin is not a terminal)", EXIT_REFUSED)
+
+
+def yes_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``--yes/-y`` (also GGEN_YES=1), as on every command that changes the live system."""
+    return click.option("--yes", "-y", is_flag=True, envvar="GGEN_YES", help="Do not ask for confirmation (also GGEN_YES=1). Required when stdin is not a terminal.")(fn)
+
+
 def apply(operation: str, args: dict[str, Any], *, yes: bool, actor: str | None, incident_id: str | None, no_incident: bool, plan_only: bool, as_json: bool, reason: str = "", timeout: float = 30.0) -> dict[str, Any]:
     """Plan, confirm, apply and print one manual operation."""
     who = actor or login_name()
@@ -158,15 +176,10 @@ def apply(operation: str, args: dict[str, Any], *, yes: bool, actor: str | None,
                 click.echo(f"  would be recorded on incident {plan['incident_id']}")
             click.echo("  (--dry-run: nothing applied, nothing recorded)")
         return plan
-    if not plan.get("no_change") and not yes:
-        ctx = click.get_current_context()
-        if sys.stdin.isatty():
-            on = f" on incident {plan['incident_id']}" if plan.get("incident_id") else ""
-            mode = " [engine in DRY-RUN: it will be planned, not applied]" if plan.get("dry_run_mode") else ""
-            if not click.confirm(f"{safe_text(plan['summary'])} as {safe_text(who)}{on}{mode}. Proceed?", default=False, err=True):
-                fail("not confirmed; nothing changed", EXIT_REFUSED)
-        else:
-            fail(f"{ctx.command_path.removeprefix('ggen ')} changes the live system: pass --yes to confirm (stdin is not a terminal)", EXIT_REFUSED)
+    if not plan.get("no_change"):
+        on = f" on incident {plan['incident_id']}" if plan.get("incident_id") else ""
+        mode = " [engine in DRY-RUN: it will be planned, not applied]" if plan.get("dry_run_mode") else ""
+        confirm(f"{safe_text(plan['summary'])} as {safe_text(who)}{on}{mode}", yes)
     res = call("act", dict(req, plan_only=False), timeout=timeout)
     if as_json:
         echo_json(res)

@@ -90,6 +90,9 @@ def watch(speed: float, seed: int, scenario: str | None, dry_run: bool, kill_swi
         except (KeyError, FileNotFoundError, ValueError):
             fail(f"--scenario: unknown scenario {scenario!r} (known: {', '.join(sorted(load_scenarios()))})", EXIT_USAGE)
     dd = data_dir()
+    if source == "file" and sample_path is None and not dd.config_path.exists():
+        # Without a config file there is no [sources.file] path to fall back on.
+        fail("--path FILE is needed with --source file (- reads stdin)", EXIT_USAGE)
     from engine.sources import prepare_source
 
     try:
@@ -108,7 +111,7 @@ def watch(speed: float, seed: int, scenario: str | None, dry_run: bool, kill_swi
             speed=speed,
             dry_run=dry_run,
             kill_switch=kill_switch,
-            description=f"ggen watch by {who} (speed {speed:g}x, seed {seed}{', ' + flags if flags else ''})",
+            description=f"ggen watch by {who} (seed {seed}{', scenario ' + sc.name if sc else ''})",  # what never changes: see engine.live
             policy=setup.policy,
             engine_factory=setup.engine_factory or _engine_factory(sc),
         )

@@ -674,7 +674,7 @@ def open_live_session(
         return engine_class(*args, script=list(script), **kwargs)
 
     who = actor or default_actor()
-    live = LiveEngine(data_dir, seed=seed, speed=speed, policy=pol, dry_run=dry_run, kill_switch=kill_switch, engine_factory=factory, description=f"ggen console by {who} (speed {speed:g}x, seed {seed})")
+    live = LiveEngine(data_dir, seed=seed, speed=speed, policy=pol, dry_run=dry_run, kill_switch=kill_switch, engine_factory=factory, description=f"ggen console by {who} (seed {seed})")
     pending: list[Callable[[Any], Any]] = []
     try:
         for attach_fn in live_attachments() if attach else []:
