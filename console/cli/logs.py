@@ -36,7 +36,7 @@ def tail(service: str | None, level: str | None, since: str | None, limit: int, 
 
     if filter_text is not None:
         try:
-            logfilter.parse(filter_text)
+            logfilter.check(logfilter.parse(filter_text))  # the values; the engine (or --db) knows the fields
         except logfilter.FilterError as exc:
             fail(f"--filter: {exc}", EXIT_USAGE)
     if level is not None and level.upper() not in logfilter.LEVELS:
@@ -97,7 +97,14 @@ def _from_db(path: Path, service: str | None, level: str | None, since: str | No
             where.append(cond)
             params += p
         if filter_text is not None:
-            cond, p = logfilter.to_sql(logfilter.parse(filter_text))
+            expr = logfilter.parse(filter_text)
+            for c in logfilter.compares(expr):
+                if c.field in logfilter.COLUMN_FIELDS:
+                    continue
+                seen = con.execute("SELECT 1 FROM events WHERE json_extract(attrs, ?) IS NOT NULL LIMIT 1", ["$." + ".".join(f'"{x}"' for x in c.field.split("."))]).fetchone()
+                if not seen:
+                    fail(f"--filter: unknown field {c.field!r}: no event in {path} carries it", EXIT_USAGE)
+            cond, p = logfilter.to_sql(expr)
             where.append(cond)
             params += p
         sql = f"SELECT epoch_ms(ts), level, service, message, CAST(attrs AS VARCHAR) FROM events WHERE {' AND '.join(where)} ORDER BY ts DESC LIMIT ?"

@@ -61,6 +61,15 @@ def _entities(ops: Any, kind: str, service: str | None) -> list[str]:
     return [service] if service in f.regions else list(f.regions)
 
 
+def _not_keyed_by(ops: Any, metric: str, kind: str, service: str) -> str:
+    """Why a service names no row of a metric kept per tenant queue or per circuit."""
+    f = ops.engine.fleet
+    if kind == "queue":
+        consumers = sorted({q.consumer for q in f.queues.values()})
+        return f"{metric} is kept per tenant queue, and {service!r} consumes none (give a tenant: {', '.join(f.queues)}; or its consumer: {', '.join(consumers)})"
+    return f"{metric} is kept per circuit, and no circuit calls or guards {service!r} (circuits: {', '.join(f.breakers)})"
+
+
 def _stats(values: list[float]) -> dict[str, float]:
     return {"last": values[-1], "min": min(values), "avg": sum(values) / len(values), "max": max(values)}
 
@@ -105,6 +114,8 @@ def metrics_get(ops: Any, a: MetricsArgs) -> dict[str, Any]:
     eng = ops.engine
     with eng.lock:
         names = _entities(ops, kind, a.service)
+        if not names and a.service is not None:
+            raise OpError(BAD_ARGUMENT, _not_keyed_by(ops, title, kind, a.service), "service")
         now = eng.now_ms
         since = ops.time_ref(a.since, "since")
         idx = [COLUMNS[kind].index(c) for c in columns]
@@ -447,6 +458,15 @@ def logs_tail(ops: Any, a: LogsArgs) -> dict[str, Any]:
             raise OpError(BAD_ARGUMENT, f"unknown service {a.service!r} (known: {', '.join(sorted(known))})", "service")
         since = ops.time_ref(a.since, "since")
         records = list(eng.fleet.logs)
+    if expr is not None:
+        fields = set(logfilter.FLEET_LOG_FIELDS)
+        for rec in records:
+            fields.update(rec)
+        fields -= {"ts_ms"}
+        try:
+            logfilter.check(expr, fields)
+        except logfilter.FilterError as exc:
+            raise OpError(BAD_ARGUMENT, str(exc), "filter") from None
     out = []
     scanned = 0
     for rec in reversed(records):

@@ -31,6 +31,19 @@ FIELD_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 MAX_FILTER = 2000
 MAX_DEPTH = 40
 OPS = ("==", "!=", ">=", "<=", "=", ">", "<", "~")
+ORDERING = ("<", "<=", ">", ">=")
+# Fields the simulated fleet's log lines carry (engine/fleet/model.py); a live engine also knows
+# every field its retained lines carry. Those marked numeric compare only with numbers.
+FLEET_LOG_FIELDS = (
+    "status_code", "method", "path", "duration_ms", "error_type", "revision", "previous_revision", "config_version",
+    "dependency", "account_id", "region", "fault", "target", "replicas", "consecutive", "incident_id", "actor",
+    "reason", "request_id", "trace_id", "query_id", "missing_index", "flag", "enabled", "plan", "circuit",
+    "connections", "conflicts", "stranded", "queue_depth", "memory_pct", "cpu_pct", "rps", "ttl_s",
+)
+NUMERIC_FIELDS = frozenset({
+    "status_code", "duration_ms", "revision", "previous_revision", "config_version", "replicas", "consecutive",
+    "connections", "conflicts", "stranded", "queue_depth", "memory_pct", "cpu_pct", "rps", "ttl_s",
+})
 
 
 class FilterError(ValueError):
@@ -198,6 +211,40 @@ def parse(src: str) -> Expr:
     if len(src) > MAX_FILTER:
         raise FilterError(f"the filter is longer than {MAX_FILTER} characters")
     return _Parser(src).parse()
+
+
+def compares(expr: Expr) -> list[Compare]:
+    """Every field comparison in ``expr``."""
+    if isinstance(expr, Compare):
+        return [expr]
+    if isinstance(expr, Not):
+        return compares(expr.expr)
+    if isinstance(expr, (And, Or)):
+        return [c for p in expr.parts for c in compares(p)]
+    return []
+
+
+def check(expr: Expr, known_fields: "set[str] | frozenset[str] | None" = None) -> None:
+    """Refuse what would quietly match nothing: a field no line carries (when ``known_fields`` is
+    given), an ordering against a word (``status_code >= abc``), a numeric field against a word,
+    a level that is not one. Raises FilterError naming the field or the value."""
+    for c in compares(expr):
+        field = c.field
+        if known_fields is not None and field not in COLUMN_FIELDS and field not in known_fields:
+            shown = ", ".join(sorted(set(known_fields) | set(COLUMN_FIELDS)))
+            raise FilterError(f"unknown field {field!r} (log lines carry: {shown})")
+        if c.op == "~":
+            continue
+        if field == "level":
+            if not (isinstance(c.value, str) and c.value.upper() in LEVELS):
+                raise FilterError(f"level {c.op} {c.value!r}: not a level (use TRACE, DEBUG, INFO, WARN, ERROR or FATAL)")
+            continue
+        if isinstance(c.value, float):
+            continue
+        if c.op in ORDERING:
+            raise FilterError(f"{field} {c.op} {c.value!r}: {c.op} compares numbers, and {c.value!r} is not one")
+        if field in NUMERIC_FIELDS:
+            raise FilterError(f"{field} {c.op} {c.value!r}: {field} is a number, and {c.value!r} is not one")
 
 
 # ------------------------------------------------------------------ evaluation on records

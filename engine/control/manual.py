@@ -58,6 +58,26 @@ class Plan:
     incident_id: str | None = None  # an operation bound to an incident (mitigation trigger)
 
 
+def _key_message(exc: KeyError) -> str:
+    """A KeyError's own message (``str()`` of a KeyError adds quotes around it)."""
+    return str(exc.args[0]) if exc.args else "no such incident"
+
+
+def duration_text(ms: int) -> str:
+    """Milliseconds as people type them: 1s, 5m, 24h, 999d (the largest whole unit), else ms."""
+    if ms == 0:
+        return "0s"
+    for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000)):
+        if ms and ms % size == 0:
+            return f"{ms // size}{unit}"
+    return f"{ms}ms"
+
+
+def limit_text(v: float | None, unit: str) -> str:
+    """A rate limit for people: ``100/s``, or ``none`` when there is none."""
+    return "none" if v is None else f"{v:g}{unit}"
+
+
 # ----------------------------------------------------------------------------- state snapshots
 def _breaker_state(ops: Any, names: list[str]) -> dict[str, Any]:
     f = ops.engine.fleet
@@ -123,7 +143,10 @@ class ServiceArgs(Args):
 class OverrideArgs(Args):
     service: str
     state: Literal["CLOSED", "OPEN"] = "CLOSED"
-    duration_ms: int = Field(default=300_000, ge=1000, le=86_400_000)
+    duration_ms: int = 300_000  # 1s to 24h, checked in plan_breaker to say so in those units
+
+
+OVERRIDE_MIN_MS, OVERRIDE_MAX_MS = 1000, 86_400_000  # 1s, 24h (as the messages and --help say)
 
 
 def _breakers_for(ops: Any, service: str) -> list[str]:
@@ -164,6 +187,10 @@ def plan_breaker(ops: Any, operation: str, raw: dict[str, Any]) -> Plan:
             no = f"{label} already CLOSED"
         return Plan(operation, summary, steps, touches, state, a.service, no_change=no)
     # override: only onto a healthy service (02-circuit-breaker-opened)
+    if a.duration_ms < OVERRIDE_MIN_MS:
+        raise OpError(BAD_ARGUMENT, f"at least 1s (got {duration_text(a.duration_ms)})", "duration_ms")
+    if a.duration_ms > OVERRIDE_MAX_MS:
+        raise OpError(BAD_ARGUMENT, f"at most 24h (got {duration_text(a.duration_ms)})", "duration_ms")
     st = STATE_BY_NAME[a.state]
     if st == CLOSED:
         for dep in deps:
@@ -479,7 +506,7 @@ def plan_trigger(ops: Any, operation: str, raw: dict[str, Any]) -> Plan:
     try:
         inc = eng.get_incident(a.incident_id)
     except KeyError as exc:
-        raise OpError(NOT_FOUND, str(exc).strip("'\""), "incident_id") from None
+        raise OpError(NOT_FOUND, _key_message(exc), "incident_id") from None
     if not inc.open:
         raise OpError(REFUSED, f"incident {inc.id} is resolved; act without an incident (the runbook's own commands) to change things now", "incident_id")
     table = FRIENDLY.get(inc.type, {})
@@ -553,7 +580,7 @@ def _pick_incident(ops: Any, plan: Plan, a: ActArgs) -> tuple[Any, str | None]:
         try:
             inc = eng.get_incident(wanted)
         except KeyError as exc:
-            raise OpError(NOT_FOUND, str(exc).strip("'\""), "incident_id") from None
+            raise OpError(NOT_FOUND, _key_message(exc), "incident_id") from None
         if not inc.open:
             raise OpError(REFUSED, f"incident {inc.id} is resolved; run the command without --incident-id", "incident_id")
         return inc, None
@@ -565,6 +592,16 @@ def _pick_incident(ops: Any, plan: Plan, a: ActArgs) -> tuple[Any, str | None]:
     if len(cands) > 1:
         return None, f"not recorded on an incident: {len(cands)} open incidents concern it (pass --incident-id)"
     return None, None
+
+
+def _detail(st: Step, r: Any) -> str:
+    """What an action did, in words: a rate limit reads ``none -> 100/s``, never Python's None."""
+    ch = r.changes if isinstance(getattr(r, "changes", None), dict) else {}
+    if r.ok and st.action in ("rate_limit", "throttle") and "from" in ch and "to" in ch:
+        who = f"tenant {st.target}" if st.action == "rate_limit" else st.target
+        unit = " msg/s" if st.action == "rate_limit" else " req/s"
+        return f"{who} rate limit {limit_text(ch['from'], unit)} -> {limit_text(ch['to'], unit)}"
+    return str(r.detail)
 
 
 def act(ops: Any, a: ActArgs) -> dict[str, Any]:
@@ -610,7 +647,7 @@ def act(ops: Any, a: ActArgs) -> dict[str, Any]:
             status = "no_change"
         for st in plan.steps if plan.no_change is None else []:
             r = eng.manual_action(st.action, st.target, actor=a.actor, incident_id=inc.id if inc is not None else None, params=st.params, reason=a.reason or plan.summary)
-            results.append({"action": st.action, "target": st.target, "ok": r.ok, "detail": r.detail, "changes": r.changes, "dry_run": bool(r.outcome.get("dry_run"))})
+            results.append({"action": st.action, "target": st.target, "ok": r.ok, "detail": _detail(st, r), "changes": r.changes, "dry_run": bool(r.outcome.get("dry_run"))})
             if r.outcome.get("dry_run"):
                 status = "planned"
                 continue
