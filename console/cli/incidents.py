@@ -19,6 +19,7 @@ from console.cli.common import data_dir, echo_json, EXIT_FAILED, EXIT_NOT_FOUND,
 # Sub-commands contributed by other modules: name -> "module:attribute" (a click command).
 EXTRA_COMMANDS: dict[str, str] = {
     "warroom": "console.cli.warroom:warroom",
+    "ack": "console.cli.mitigation:ack",  # acknowledge on the live engine (the console's `a` key)
 }
 
 SEVERITIES = ("Sev1", "Sev2", "Sev3", "Sev4")

@@ -119,6 +119,7 @@ class Faces:
             "console.targets": (TargetsArgs, self.targets),
             "console.manual_action": (ManualArgs, self.manual_action),
             "engine.clock": (ClockArgs, self.clock),
+            "incident.get": (IncidentArgs, self.incident),
             "incident.acknowledge": (AckArgs, self.acknowledge),
             "incident.escalate": (EscalateArgs, self.escalate),
             "incident.note": (NoteArgs, self.note),
@@ -175,6 +176,15 @@ class Faces:
 
     def targets(self, a: TargetsArgs) -> dict[str, str]:
         return action_targets(self.engine, [(n, k) for n, k in a.actions], a.incident_id)
+
+    def incident(self, a: IncidentArgs) -> dict[str, Any]:
+        """One incident's summary (a unique prefix of its id is enough)."""
+        eng = self.engine
+        with eng.lock:
+            try:
+                return eng.get_incident(a.incident_id).summary()
+            except (KeyError, ValueError) as exc:
+                raise _not_found(exc) from None
 
     def events(self, a: IncidentArgs) -> dict[str, Any]:
         got = incident_events(self.engine, a.incident_id)
