@@ -191,35 +191,65 @@ def _record(report: Any, *, mode: str, answers_sha256: str | None = None) -> dic
         fail(f"cannot write the training history in {data_dir().root}: {exc.strerror or exc}")
 
 
-def print_report(report: Any) -> None:
-    """The score report as text: what was right, what was wrong, the reference path."""
-    mark = click.style("PASS", fg="green", bold=True) if report.passed else click.style("FAIL", fg="red", bold=True)
-    click.echo(f"{mark} {report.scenario}: {safe_text(report.title)} (trainee {safe_text(report.trainee)}, seed {report.seed})")
-    click.echo(f"score {report.score_pct:g} % (pass mark {report.pass_pct} %)" + (f"; hints used {report.hints_used} (-{report.hint_penalty} points)" if report.hints_used else ""))
-    click.echo("")
+def report_width() -> int | None:
+    """Columns to wrap the score report to: the terminal's width when stdout is a terminal,
+    None (no wrapping) when it is a pipe or a file."""
+    import shutil
+
+    if not sys.stdout.isatty():
+        return None
+    cols = shutil.get_terminal_size((0, 0)).columns
+    return cols if cols >= 20 else None
+
+
+def wrap_line(text: str, width: int | None, *, indent: int = 0, styled: tuple[str, str] | None = None) -> str:
+    """One report line wrapped on words (never inside a word) to ``width`` columns, continuation
+    lines indented by ``indent``; ``styled`` (plain, coloured) puts the colour back on the first
+    occurrence of ``plain`` after wrapping (colour codes take no columns)."""
+    import textwrap
+
+    if width is not None and len(text) > width:
+        text = "\n".join(textwrap.wrap(text, width, subsequent_indent=" " * indent, break_long_words=False, break_on_hyphens=False, drop_whitespace=True) or [text])
+    if styled is not None:
+        text = text.replace(styled[0], styled[1], 1)
+    return text
+
+
+def print_report(report: Any, width: int | None = None) -> None:
+    """The score report as text: what was right, what was wrong, the reference path. Lines
+    wrap on words at ``width`` (default: the terminal's width; no wrapping into a pipe)."""
+    width = report_width() if width is None else width
+
+    def say(text: str = "", indent: int = 0, styled: tuple[str, str] | None = None) -> None:
+        click.echo(wrap_line(text, width, indent=indent, styled=styled))
+
+    verdict = "PASS" if report.passed else "FAIL"
+    say(f"{verdict} {report.scenario}: {safe_text(report.title)} (trainee {safe_text(report.trainee)}, seed {report.seed})", 5, (verdict, click.style(verdict, fg="green" if report.passed else "red", bold=True)))
+    say(f"score {report.score_pct:g} % (pass mark {report.pass_pct} %)" + (f"; hints used {report.hints_used} (-{report.hint_penalty} points)" if report.hints_used else ""), 6)
+    say()
     for c in report.criteria:
-        sym = click.style("✓", fg="green") if c.ok else click.style("✗", fg="red")
+        sym = "✓" if c.ok else "✗"
         on = f" [{c.incident}]" if c.incident else ""
-        click.echo(f" {sym} {c.label}{on}: {c.earned:.1f}/{c.weight:.1f}  {safe_text(c.detail)}")
+        say(f" {sym} {c.label}{on}: {c.earned:.1f}/{c.weight:.1f}  {safe_text(c.detail)}", 3, (sym, click.style(sym, fg="green" if c.ok else "red")))
     if report.failures:
-        click.echo("\nfailed because:")
+        say("\nfailed because:")
         for f in report.failures:
-            click.echo(f"  - {safe_text(f)}")
-    click.echo("\nyour actions:")
+            say(f"  - {safe_text(f)}", 4)
+    say("\nyour actions:")
     if not report.timeline:
-        click.echo("  (none)")
+        say("  (none)")
     for t in report.timeline:
         flag = "" if t["ok"] else " [did not work]"
         unsafe = f" [UNSAFE: {safe_text(t['unsafe'])}]" if t["unsafe"] else ""
         on = f" {t['incident']}" if t["incident"] else ""
-        click.echo(f"  +{t['offset_s']:.0f} s {t['do']}{on}: {safe_text(t['detail'])}{flag}{unsafe}")
+        say(f"  +{t['offset_s']:.0f} s {t['do']}{on}: {safe_text(t['detail'])}{flag}{unsafe}", 4)
     for u in report.unapplied:
-        click.echo(f"  not applied: {safe_text(u)}")
-    click.echo("\nreference path:")
+        say(f"  not applied: {safe_text(u)}", 4)
+    say("\nreference path:")
     for line in report.reference:
-        click.echo(f"  {safe_text(line)}")
+        say(f"  {safe_text(line)}", 4)
     if report.debrief:
-        click.echo(f"\ndebrief: {safe_text(report.debrief)}")
+        say(f"\ndebrief: {safe_text(report.debrief)}", 2)
 
 
 @train.command("history")
