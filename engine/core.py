@@ -1304,7 +1304,7 @@ class Engine:
                 id=self.ids(), type=incident_type, entity_kind=entity_kind, entity=entity,
                 service=self._service_of(entity_kind, entity), region=entity if entity_kind == "region" else self.fleet.serving,
                 runbook_id=rb.runbook.id, runbook_version=rb.runbook.version, severity=severity, max_severity=severity,
-                detection_severity=severity, detected_at_ms=now, first_anomaly_ms=started,
+                detection_severity=severity, detected_at_ms=started, first_anomaly_ms=started,  # detected when the alert started firing: MTTR and age run from there
                 rule=f"alert {alert['alertname'] or fingerprint} ({source})", critical=self._critical(entity_kind, entity),
             )
             inc.title = self._title(inc)

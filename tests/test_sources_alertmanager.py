@@ -201,3 +201,20 @@ def test_sev4_alert_pages_at_once_and_alert_times_parse():
     inc = eng.get_incident(res["alerts"][0]["incident_id"])
     assert inc.severity == "Sev4" and inc.escalated and "not auto-mitigated" in inc.escalation_reason
     assert iso_utc(inc.first_anomaly_ms) == "2026-01-01T00:00:00.123Z"
+
+
+def test_mttr_runs_from_the_alerts_starts_at_not_from_its_arrival(setup):
+    """An alert that started firing 5 min before it reached the engine and resolved 10 min after
+    it started: MTTR is 10 min (the incident's detection is the alert's startsAt), not the
+    seconds between arrival and resolution."""
+    src, eng, _ = setup()
+    starts = parse_alert_time("2026-01-01T00:00:00Z")
+    a = dict(alert("GgenHighErrorRate", fp="late", service="app", severity="warning"), startsAt="2026-01-01T00:00:00Z")
+    inc = eng.get_incident(post(src, payload(a))[1]["alerts"][0]["incident_id"])
+    assert inc.detected_at_ms == inc.events[0].observed_at_ms == starts  # what the incident shows
+    eng.run_for(300_000)  # resolved at 00:10
+    post(src, payload(dict(a, status="resolved", endsAt="2026-01-01T00:10:00Z")))
+    last = inc.events[-1]
+    assert last.kind == "recovery.verified" and not inc.open
+    assert inc.mttr_ms == last.data["mttr_ms"] == 600_000
+    assert "MTTR 600 s" in last.summary
