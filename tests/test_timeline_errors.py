@@ -9,7 +9,7 @@ import duckdb
 import pytest
 from click.testing import CliRunner
 
-from analyzer.timeline import TimelineError, TimelineNotFound, reconstruct_timeline
+from analyzer.timeline import TimelineBadInput, TimelineError, TimelineNotFound, reconstruct_timeline
 from console.cli.main import cli
 from engine.clock import parse_iso_ms
 from tests.timeline_support import drilled
@@ -58,12 +58,14 @@ def test_window_mode_finds_the_incident_of_the_window(case):
 
 
 def test_window_mode_without_a_ledger_uses_the_data_alone(case, tmp_path):
-    """Logs ingested elsewhere, no receipts: the alert comes from the alert log line."""
+    """Logs ingested elsewhere, no receipts: the alert comes from the alert log line, and the
+    incident it names is inferred from the data (and says so)."""
     m = case.manifest
     r = CliRunner().invoke(cli, ["--data-dir", str(tmp_path / "empty"), "timeline", "--db", str(case.db), "--from", m["window"]["from"], "--to", m["window"]["to"], "--json"])
     assert r.exit_code == 0, r.output
     data = json.loads(r.output)
-    assert data["incident"] is None and data["receipts"] == []
+    assert data["receipts"] == []
+    assert data["incident"]["incident_type"] == "error_rate_spike" and data["incident"]["inferred_from"].startswith("the alert log line")
     names = [p["name"] for p in data["phases"]]
     assert names[:3] == ["BASELINE", "FIRST ANOMALY", "ALERT TRIGGERED"] and "MITIGATION" in names
     assert data["causes"][0]["service"] == "app"
@@ -74,6 +76,20 @@ def test_service_filter_keeps_only_that_service(case):
     data = json.loads(r.output)
     assert {e["service"] for e in data["evidence"] if e["source"] != "receipt"} <= {"api"}
     assert any("limited to service api" in n for n in data["notes"])
+
+
+def test_unknown_service_is_warned_about_on_stderr(case):
+    """--service that no log, trace or metric names: one warning line on standard error, and the
+    timeline still prints (phases and ranking use every service)."""
+    m = case.manifest
+    r = CliRunner().invoke(cli, ["--data-dir", str(case.data_dir.root), "timeline", "--from", m["window"]["from"], "--to", m["window"]["to"], "--service", "nosuch", "--json"])
+    assert r.exit_code == 0, r.output
+    assert r.stderr.strip() == "ggen: warning: no log, trace or metric in the window names the service 'nosuch': nothing to show for it"
+    data = json.loads(r.stdout)
+    assert data["warnings"] and data["phases"]
+    for known in ("app", "edge"):  # edge is how the access log names api
+        r = CliRunner().invoke(cli, ["--data-dir", str(case.data_dir.root), "timeline", "--from", m["window"]["from"], "--to", m["window"]["to"], "--service", known, "--json"])
+        assert r.exit_code == 0 and r.stderr == "", (known, r.stderr)
 
 
 def test_unknown_incident_id(case):
@@ -91,8 +107,12 @@ def test_empty_window(case):
 
 
 def test_window_end_before_start(case):
-    line = one_line_error(run(case, "--from", "2026-01-25T14:30:00Z", "--to", "2026-01-25T14:00:00Z"), 1)
-    assert "empty" in line
+    """A window that ends before it starts is a bad argument (2), in the CLI and the library."""
+    line = one_line_error(run(case, "--from", "2026-01-25T14:30:00Z", "--to", "2026-01-25T14:00:00Z"), 2)
+    assert "empty" in line and "--from 2026-01-25T14:30:00.000Z" in line
+    one_line_error(run(case, "--from", "2026-01-25T14:00:00Z", "--to", "2026-01-25T14:00:00Z"), 2)
+    with pytest.raises(TimelineBadInput):
+        reconstruct_timeline(case.db, start_ms=parse_iso_ms("2026-01-25T14:30:00Z"), end_ms=parse_iso_ms("2026-01-25T14:00:00Z"))
 
 
 def test_missing_db(case, tmp_path):
@@ -101,10 +121,22 @@ def test_missing_db(case, tmp_path):
 
 
 def test_corrupt_db(case, tmp_path):
+    """A file that is not a DuckDB database at all is a bad --db argument (2)."""
     bad = tmp_path / "bad.duckdb"
     bad.write_bytes(b"\x00garbage" * 4096)
-    line = one_line_error(run(case, "--incident-id", case.incident_id, "--db", str(bad)), 1)
-    assert str(bad) in line and "cannot open" in line
+    line = one_line_error(run(case, "--incident-id", case.incident_id, "--db", str(bad)), 2)
+    assert str(bad) in line and "not an analyzer database" in line
+
+
+@pytest.mark.parametrize("name,body", [("x.csv", b"a,b\n1,2\n"), ("x.parquet", b"PAR1"), ("empty.duckdb", b""), ("x.json", b'{"a": 1}')])
+def test_db_that_is_not_a_duckdb_file(case, tmp_path, name, body):
+    """DuckDB opens some files by their name (a .csv as a query) and fails about something else
+    ("Cannot launch in-memory database in read-only mode"): the message names the file instead."""
+    f = tmp_path / name
+    f.write_bytes(body)
+    m = case.manifest
+    line = one_line_error(run(case, "--from", m["window"]["from"], "--to", m["window"]["to"], "--db", str(f)), 2)
+    assert line == f"ggen: {f}: not an analyzer database (not a DuckDB file; `ggen ingest` makes one)"
 
 
 def test_truncated_db(case, tmp_path):
@@ -119,7 +151,7 @@ def test_db_that_is_not_an_analyzer_db(case, tmp_path):
     con = duckdb.connect(str(other))
     con.execute("CREATE TABLE t AS SELECT 1 AS x")
     con.close()
-    line = one_line_error(run(case, "--incident-id", case.incident_id, "--db", str(other)), 1)
+    line = one_line_error(run(case, "--incident-id", case.incident_id, "--db", str(other)), 2)
     assert "not an analyzer database" in line
 
 

@@ -246,6 +246,8 @@ def draft_pir(
         snap = "; ".join(f"{k} {v:g}" for k, v in p.snapshot.items() if v is not None)
         text = f"{p.name}: {p.what}" + (f" ({snap})" if snap and p.name != "BASELINE" else "")
         events.append((p.at_ms, f"- {_hms(p.at_ms)} UTC  {text}" + (f" [{'; '.join(x for x in refs if x)}]" if any(refs) else f" [{_span_ref(tl, cite)}]")))
+        for e in p.during:  # an acknowledgement: inside the phase, starting none
+            events.append((e.at_ms, f"- {_hms(e.at_ms)} UTC  {e.text}{cite(e.origin)}"))
     for e in tl.unexplained:
         if e.kind != "errors":
             events.append((e.at_ms, f"- {_hms(e.at_ms)} UTC  {e.text}{cite(e.origin)}"))

@@ -3,7 +3,8 @@ series of a window, with phases, the first anomaly, a ranked cause chain, valida
 from the data against the receipts' figures, and a chart of the main metric.
 
 Public API: :func:`reconstruct_timeline` returns a :class:`Timeline` (``to_dict``,
-``render_table``, ``render_markdown``); :class:`TimelineError` carries a one-line message.
+``render_table``, ``render_markdown``); :class:`TimelineError` carries a one-line message
+(:class:`TimelineNotFound` for what is not there, :class:`TimelineBadInput` for a bad argument).
 """
 from analyzer.timeline.model import (
     CauseCandidate,
@@ -17,6 +18,7 @@ from analyzer.timeline.model import (
     PHASE_ORDER,
     ReceiptRef,
     Timeline,
+    TimelineBadInput,
     TimelineError,
     TimelineNotFound,
 )
@@ -35,6 +37,7 @@ __all__ = [
     "Phase",
     "ReceiptRef",
     "Timeline",
+    "TimelineBadInput",
     "TimelineError",
     "TimelineNotFound",
     "TimelineSettings",

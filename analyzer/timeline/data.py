@@ -12,13 +12,16 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from analyzer.timeline.model import TimelineError, TimelineNotFound
+from analyzer.timeline.model import TimelineBadInput, TimelineError, TimelineNotFound
 from analyzer.timeline.settings import TimelineSettings
 
 BAD_LEVELS = ("ERROR", "FATAL", "WARN")
 TABLES = ("events", "spans", "metrics")
 # The service of a line whose format names none: the log file's name up to its first dot
 # (logs/action-handler.log -> action-handler).
+# A DuckDB database file carries these bytes after its 8-byte checksum.
+DUCKDB_MAGIC = b"DUCK"
+DUCKDB_MAGIC_AT = 8
 SERVICE_SQL = "coalesce(service, regexp_extract(source_file, '([^/.]+)[^/]*$', 1))"
 
 
@@ -33,7 +36,16 @@ def open_analyzer_db(db_path: Path | str) -> duckdb.DuckDBPyConnection:
     if not path.exists():
         raise TimelineNotFound(f"{path}: no analyzer database here (load logs with `ggen ingest` first, or pass --db FILE)")
     if path.is_dir():
-        raise TimelineError(f"{path}: is a directory, not an analyzer database")
+        raise TimelineBadInput(f"{path}: is a directory, not an analyzer database")
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(DUCKDB_MAGIC_AT + len(DUCKDB_MAGIC))
+    except OSError as exc:
+        raise TimelineError(f"{path}: cannot read the analyzer database ({exc.strerror or exc})") from None
+    if head[DUCKDB_MAGIC_AT:] != DUCKDB_MAGIC:
+        # DuckDB would open a file it does not recognise by its name (a .csv as a query, ...) and
+        # fail with a message about something else: say what the file is not.
+        raise TimelineBadInput(f"{path}: not an analyzer database (not a DuckDB file; `ggen ingest` makes one)")
     try:
         con = duckdb.connect(str(path), read_only=True)
     except duckdb.Error as exc:
@@ -48,7 +60,7 @@ def open_analyzer_db(db_path: Path | str) -> duckdb.DuckDBPyConnection:
     missing = [t for t in TABLES if t not in have]
     if missing:
         con.close()
-        raise TimelineError(f"{path}: not an analyzer database (no {', '.join(missing)} table; made by `ggen ingest`?)")
+        raise TimelineBadInput(f"{path}: not an analyzer database (no {', '.join(missing)} table; made by `ggen ingest`?)")
     return con
 
 

@@ -17,6 +17,11 @@ class TimelineNotFound(TimelineError):
     """What was asked for is not there: an unknown incident, a missing database, an empty window."""
 
 
+class TimelineBadInput(TimelineError):
+    """What was asked for cannot be right: a window that ends before it starts, a database
+    argument that names a file which is not an analyzer database (a usage error, exit 2)."""
+
+
 @dataclass(frozen=True)
 class Origin:
     """Where a fact comes from: a log or metric line, a span, or a receipt."""
@@ -78,6 +83,7 @@ class Phase:
     snapshot: dict[str, float | None] = field(default_factory=dict)
     evidence: list[Origin] = field(default_factory=list)
     from_data: bool = True  # placed by the data (else by a receipt)
+    during: list["Evidence"] = field(default_factory=list)  # what happened inside the phase without starting one (acknowledgements), in time order
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -88,6 +94,7 @@ class Phase:
             "snapshot": self.snapshot,
             "evidence": [o.to_dict() for o in self.evidence],
             "from_data": self.from_data,
+            "during": [e.to_dict() for e in self.during],
         }
 
 
@@ -265,6 +272,7 @@ class IncidentFacts:
     auto_resolved: bool | None = None
     detection_receipt: str | None = None
     resolution_receipt: str | None = None
+    inferred_from: str | None = None  # set when no receipt states the incident: what in the data it was inferred from
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -306,6 +314,7 @@ class Timeline:
     counts: dict[str, int] = field(default_factory=dict)
     sources_root: str | None = None
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # one line each, for standard error (e.g. a --service no data names)
 
     def phase(self, name: str) -> Phase | None:
         """The first phase with this name."""
@@ -344,6 +353,7 @@ class Timeline:
             "evidence": [e.to_dict() for e in self.evidence],
             "receipts": [r.to_dict() for r in self.receipts],
             "notes": self.notes,
+            "warnings": self.warnings,
         }
 
     def render_table(self) -> str:

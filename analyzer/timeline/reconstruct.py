@@ -25,9 +25,11 @@ from analyzer.timeline.model import (
     Phase,
     ReceiptRef,
     Timeline,
+    TimelineBadInput,
     TimelineError,
     TimelineNotFound,
 )
+from analyzer.timeline.infer import infer_incident, parse_alert
 from analyzer.timeline.receipts import find_incident_id, incident_facts, load_receipts
 from analyzer.timeline.series import Series, build_series, first_crossing, log_onsets, metric_onset, recovery_in_data, sample_interval
 from analyzer.timeline.settings import ChangeSpec, TimelineSettings, load_timeline_settings
@@ -59,6 +61,7 @@ class Change:
     level: str | None
     origins: list[Origin]
     explained_by: str | None = None
+    attrs: str | None = None  # the line's attributes as JSON text
 
 
 def _hms(ms: int) -> str:
@@ -68,7 +71,7 @@ def _hms(ms: int) -> str:
 def _classify(changes: pl.DataFrame, specs: list[ChangeSpec], settings: TimelineSettings) -> list[Change]:
     compiled = [(s, re.compile(s.pattern)) for s in specs]
     out: list[Change] = []
-    for t, level, service, message, _attrs, file, line in changes.iter_rows():
+    for t, level, service, message, attrs, file, line in changes.iter_rows():
         spec = next((s for s, rx in compiled if rx.search(message or "")), None)
         if spec is None:
             continue
@@ -80,7 +83,7 @@ def _classify(changes: pl.DataFrame, specs: list[ChangeSpec], settings: Timeline
             if svc and svc not in settings.services.not_candidates and (same.service in settings.services.not_candidates or same.service is None):
                 same.service = svc
             continue
-        out.append(Change(int(t), spec, svc, str(message), level, [origin]))
+        out.append(Change(int(t), spec, svc, str(message), level, [origin], attrs=attrs))
     return out
 
 
@@ -219,7 +222,7 @@ def reconstruct_timeline(
     if incident_id is None and (start_ms is None or end_ms is None):
         raise TimelineError("give an incident id, or both ends of a window (--from and --to)")
     if start_ms is not None and end_ms is not None and end_ms <= start_ms:
-        raise TimelineError(f"the window {iso_utc(start_ms)} .. {iso_utc(end_ms)} is empty: its end must come after its start")
+        raise TimelineBadInput(f"the window {iso_utc(start_ms)} .. {iso_utc(end_ms)} is empty: its end must come after its start")
 
     receipts: list[ReceiptRef] = []
     facts: IncidentFacts | None = None
@@ -259,7 +262,10 @@ def receipts_timeline(ledger: Any, incident_id: str, anchors: Any = None) -> Tim
     tl.counts = {"log_records": 0, "traces": 0, "spans_read": 0, "metric_samples": 0, "receipts": len(receipts)}
     ctx = _Context(load_timeline_settings(), facts, [], None, None)
     _phases(tl, ctx, facts, receipts, [], None, None, WindowData(0, start, end, pl.DataFrame(), pl.DataFrame(), pl.DataFrame(), pl.DataFrame(), pl.DataFrame(), pl.DataFrame()), start)
+    dropped = [e for p in tl.phases if p.name == "BASELINE" for e in p.during]
     tl.phases = [p for p in tl.phases if p.name != "BASELINE"]
+    if dropped and tl.phases:
+        tl.phases[0].during[:0] = dropped
     _durations(tl, facts, receipts, [], None, None)
     tl.notes.append("no logs, traces or metrics: phases and durations come from the receipts only")
     return tl
@@ -298,11 +304,7 @@ def _build(
     floors = st.anomaly.floor
     health = [s for s in series if s.metric in floors]
     ctx = _Context(st, facts, series, standby, None)
-    main = _main_series(ctx)
-    interval = sample_interval([main] if main is not None and len(main.t) > 2 else health or series)
-    ctx.interval = interval or 10_000
     tl = Timeline(start_ms=start_ms, end_ms=end_ms, db_path=str(db_path), service_filter=service_filter, incident=facts, receipts=receipts)
-    tl.metric_interval_ms = interval
     tl.data_start_ms, tl.data_end_ms = data.data_start_ms, data.data_end_ms
     tl.counts = {
         "log_records": data.log_records,
@@ -320,6 +322,20 @@ def _build(
     changes = _classify(data.changes, st.changes, st)
     tol = st.window.match_tolerance_s * 1000
     _explain(changes, receipts, tol)
+    if service_filter is not None and service_filter not in _services_named(data, series, changes, st):
+        tl.warnings.append(f"no log, trace or metric in the window names the service {service_filter!r}: nothing to show for it")
+    if facts is None:
+        facts = _infer(data, series, changes, st, policy, service_filter, tl.sources_root)
+        ctx.facts = tl.incident = facts
+        if facts is not None:
+            tl.notes.append(
+                f"no receipts for this window: the incident ({facts.incident_type} on {facts.entity or facts.service}, service {facts.service}) is inferred from {facts.inferred_from}; "
+                "its phases, snapshots, chart and durations come from the data alone"
+            )
+    main = _main_series(ctx)
+    interval = sample_interval([main] if main is not None and len(main.t) > 2 else health or series)
+    ctx.interval = interval or 10_000
+    tl.metric_interval_ms = interval
     alert = _alert_line(changes, facts.incident_id if facts else None, facts.incident_type if facts else None, facts.detected_ms if facts else None)
 
     # Baseline: from the first data to part-way to the receipts' first anomaly (or the alert).
@@ -370,6 +386,32 @@ def _build(
     return tl
 
 
+def _services_named(data: WindowData, series: list[Series], changes: list[Change], st: TimelineSettings) -> set[str]:
+    """Every service the window's logs, spans and metric series name (by both spellings)."""
+    names: set[str] = set()
+    if data.buckets.height:
+        names |= {str(x) for x in data.buckets.get_column("service").unique().to_list() if x}
+    if data.spans.height:
+        names |= {str(x) for x in data.spans.get_column("service").unique().to_list() if x}
+    if data.traces.height:
+        names |= {str(x) for x in data.traces.get_column("root_service").unique().to_list() if x}
+    for s in series:
+        names |= {x for x in (s.service, s.owner) if x}
+    names |= {c.service for c in changes if c.service}
+    return names | {a for x in names if (a := st.alias(x))}
+
+
+def _infer(data: WindowData, series: list[Series], changes: list[Change], st: TimelineSettings, policy: Any, service: str | None, root: str | None) -> IncidentFacts | None:
+    """The incident of a window without receipts, from its alert line or its metrics."""
+    known = set(st.types)
+    alerts = [a for c in changes if c.spec.role == "alert" and (a := parse_alert(c.at_ms, c.text, c.attrs, c.origins[0], known)) is not None]
+    if service is not None:
+        alerts = [a for a in alerts if a.service is not None and st.alias(a.service) == service] or alerts
+    assert data.data_start_ms is not None
+    callers = frozenset(a for x in data.traces.get_column("root_service").unique().to_list() if x and (a := st.alias(str(x)))) if data.traces.height else frozenset()
+    return infer_incident(series, alerts[0] if alerts else None, st, policy, data.data_start_ms, service_hint=service, root=root, callers=callers)
+
+
 def _main_series(ctx: _Context) -> Series | None:
     f = ctx.facts
     if f is None or f.entity_kind is None or f.incident_type not in ctx.settings.types:
@@ -410,17 +452,26 @@ def _phases(tl: Timeline, ctx: _Context, facts: IncidentFacts | None, receipts: 
         phases.append(Phase("ALERT TRIGGERED", det.observed_ms, det.summary, ctx.snapshot(det.observed_ms), origins, from_data=False))
     elif alert is not None:
         phases.append(Phase("ALERT TRIGGERED", alert.at_ms, alert.text, ctx.snapshot(alert.at_ms), list(alert.origins)))
+    elif facts is not None and facts.inferred_from is not None:
+        phases.append(Phase("ALERT TRIGGERED", facts.detected_ms, f"no alert line: the runbook's detection threshold is met in the data ({facts.summary})", ctx.snapshot(facts.detected_ms), ctx.snapshot_origins(facts.detected_ms)))
     mine = [r for r in receipts if facts is None or r.incident_id == facts.incident_id]
+    inside: list[Evidence] = []  # acts that start no phase: listed under the phase they happened in
     for r in mine:
         if r.kind in ACTION_KINDS:
             line = next((c for c in changes if c.explained_by == r.receipt_id), None)
             origins = [Origin("receipt", receipt_id=r.receipt_id)] + (line.origins if line else [])
             phases.append(Phase("MITIGATION", r.observed_ms, r.summary, ctx.snapshot(r.observed_ms), origins, from_data=False))
-        elif r.kind in (ESCALATED, ACKNOWLEDGED):
+        elif r.kind == ESCALATED:
             phases.append(Phase("ESCALATED", r.observed_ms, r.summary, ctx.snapshot(r.observed_ms), [Origin("receipt", receipt_id=r.receipt_id)], from_data=False))
-    if det is None and alert is not None:
+        elif r.kind == ACKNOWLEDGED:
+            inside.append(Evidence(r.observed_ms, "receipt", r.summary or r.kind, Origin("receipt", receipt_id=r.receipt_id), r.service, r.kind))
+    alert_ms = alert.at_ms if alert is not None else (facts.detected_ms if facts is not None and facts.inferred_from is not None else None)
+    if det is None and alert_ms is not None:
+        # Actions in the logs from the alert until the data shows the recovery (later ones, such
+        # as a scale-up after the fact, stay in the evidence: they mitigated nothing).
+        until = recovery.recovered_ms if recovery is not None and recovery.recovered_ms is not None else None
         for c in changes:
-            if c.spec.role == "action" and c.at_ms >= alert.at_ms:
+            if c.spec.role == "action" and c.at_ms >= alert_ms and (until is None or c.at_ms <= until):
                 phases.append(Phase("MITIGATION", c.at_ms, c.text, ctx.snapshot(c.at_ms), list(c.origins)))
     started = next((r for r in mine if r.kind == RECOVERY_STARTED), None)
     if started is not None:
@@ -438,10 +489,17 @@ def _phases(tl: Timeline, ctx: _Context, facts: IncidentFacts | None, receipts: 
         phases.append(Phase("RECOVERED", facts.recovered_ms, "recovered, as the resolution receipt states (the data does not show it)", ctx.snapshot(facts.recovered_ms), origins, from_data=False))
     if verified is not None:
         phases.append(Phase("ALL CLEAR", verified.observed_ms, verified.summary, ctx.snapshot(verified.observed_ms), [Origin("receipt", receipt_id=verified.receipt_id)], from_data=False))
+    elif facts is not None and facts.inferred_from is not None and recovery is not None and recovery.recovered_ms is not None and recovery.held_full:
+        clear = recovery.recovered_ms + recovery.hold_ms
+        phases.append(Phase("ALL CLEAR", clear, f"the recovery criteria have held for the runbook's {recovery.hold_ms // 1000} s (from the data; no resolution receipt)", ctx.snapshot(clear), list(recovery.origins)))
     # Stable order: by time, and the canonical phase order for equal times.
     from analyzer.timeline.model import PHASE_ORDER
 
     phases.sort(key=lambda p: (p.at_ms, PHASE_ORDER.index(p.name)))
+    for e in sorted(inside, key=lambda e: e.at_ms):
+        home = next((p for p in reversed(phases) if p.at_ms <= e.at_ms), phases[0] if phases else None)
+        if home is not None:
+            home.during.append(e)
     tl.phases = phases
 
 
@@ -450,6 +508,9 @@ def _durations(tl: Timeline, facts: IncidentFacts | None, receipts: list[Receipt
         return
     det_ms = alert.at_ms if alert is not None else None
     det_basis = f"alert log line {_hms(alert.at_ms)}" if alert else "no alert line in the logs"
+    if det_ms is None and facts is not None and facts.inferred_from is not None:
+        det_ms = facts.detected_ms
+        det_basis = f"detection threshold met in the metrics at {_hms(det_ms)}"
     fa = tl.first_anomaly
     ttd_data = det_ms - fa.at_ms if (det_ms is not None and fa is not None) else None
     ttd_rec = facts.time_to_detect_ms if facts else None
@@ -471,7 +532,7 @@ def _durations(tl: Timeline, facts: IncidentFacts | None, receipts: list[Receipt
             "time to mitigate",
             first_action.at_ms - det_ms if (first_action is not None and det_ms is not None) else None,
             facts.first_action_ms - facts.detected_ms if facts and facts.first_action_ms is not None else None,
-            f"alert to the first action in the logs ({first_action.text} at {_hms(first_action.at_ms)})" if first_action else "no action in the logs after the alert",
+            f"{'alert' if alert else 'detection'} to the first action in the logs ({first_action.text} at {_hms(first_action.at_ms)})" if first_action else "no action in the logs after the alert",
             "detection receipt to the first mitigation receipt" if facts and facts.first_action_ms is not None else "-",
         )
     )
@@ -481,7 +542,7 @@ def _durations(tl: Timeline, facts: IncidentFacts | None, receipts: list[Receipt
             "MTTR",
             rec_ms - det_ms if (rec_ms is not None and det_ms is not None) else None,
             facts.mttr_ms if facts else None,
-            f"alert to the start of the held recovery in the metrics ({_hms(rec_ms)})" if rec_ms is not None else "recovery not seen in the metrics",
+            f"{'alert' if alert else 'detection'} to the start of the held recovery in the metrics ({_hms(rec_ms)})" if rec_ms is not None else "recovery not seen in the metrics",
             f"resolution receipt (target {facts.mttr_target_ms // 1000} s)" if facts and facts.mttr_target_ms else ("resolution receipt" if facts and facts.mttr_ms is not None else "-"),
         )
     )

@@ -43,7 +43,12 @@ def headline(tl: Timeline) -> list[str]:
     """The facts every rendering starts with."""
     f = tl.incident
     lines = []
-    if f is not None:
+    if f is not None and f.inferred_from is not None:
+        region = f", region {f.region}" if f.region else ""
+        lines.append(f"Incident inferred from the data alone (no receipts): {f.incident_type} {f.severity or ''} on {f.entity or f.service} (service {f.service}{region})")
+        lines.append(f"Inferred from: {f.inferred_from}" + (f"; the alert line names incident {f.incident_id}" if f.incident_id else ""))
+        lines.append(f"Summary: {f.summary}")
+    elif f is not None:
         lines.append(f"Incident {f.incident_id}: {f.incident_type} {f.severity or ''} on {f.entity or f.service} (service {f.service}, region {f.region})")
         lines.append(f"Summary: {f.summary}")
     lines.append(f"Window: {iso_utc(tl.start_ms)} .. {iso_utc(tl.end_ms)}; data from {_t(tl.data_start_ms)} to {_t(tl.data_end_ms)} UTC")
@@ -64,7 +69,10 @@ def render_markdown(tl: Timeline) -> str:
     root = tl.sources_root
     f = tl.incident
     out: list[str] = []
-    title = f"Timeline: {f.incident_type} {f.incident_id}" if f else f"Timeline: {iso_utc(tl.start_ms)} .. {iso_utc(tl.end_ms)}"
+    if f is not None and f.inferred_from is not None:
+        title = f"Timeline: {f.incident_type} (inferred from the data) {iso_utc(tl.start_ms)} .. {iso_utc(tl.end_ms)}"
+    else:
+        title = f"Timeline: {f.incident_type} {f.incident_id}" if f else f"Timeline: {iso_utc(tl.start_ms)} .. {iso_utc(tl.end_ms)}"
     out.append(f"# {title}")
     out.append("")
     out += [f"- {x}" for x in headline(tl)]
@@ -75,6 +83,8 @@ def render_markdown(tl: Timeline) -> str:
     out.append("|---|---|---|---|---|")
     for p in tl.phases:
         out.append(f"| {_t(p.at_ms)} | {p.name} | {_cell(p.what)} | {_cell(_snap(p.snapshot)) or '-'} | {_cell(_refs(p.evidence, root))} |")
+        for e in p.during:  # within the phase above (it starts no phase of its own)
+            out.append(f"| {_t(e.at_ms)} | | {_cell(e.text)} | - | {_cell(e.origin.ref(root))} |")
     out.append("")
     out.append("## First anomaly")
     out.append("")
@@ -183,6 +193,8 @@ def render_table(tl: Timeline, width: int = 120) -> str:
             out += [" " * len(head) + b for b in _wrap("[" + _snap(p.snapshot) + "]", width - len(head))]
         if p.evidence:
             out += [" " * len(head) + b for b in _wrap("<- " + _refs(p.evidence, root), width - len(head))]
+        for e in p.during:  # within this phase (it starts no phase of its own)
+            out += [" " * len(head) + b for b in _wrap(f"{_t(e.at_ms)} {e.text} <- {e.origin.ref(root)}", width - len(head))]
     out.append("")
     fa = tl.first_anomaly
     out.append("FIRST ANOMALY")

@@ -211,6 +211,7 @@ class RecoveryFinding:
     criteria: list[str]
     unmapped: list[str]
     origins: list[Origin]
+    hold_ms: int = 0  # how long the runbook wants the criteria to hold
 
 
 def recovery_in_data(criteria: list[tuple[str, Series, str, float]], unmapped: list[str], after_ms: int, hold_ms: int, scales: dict[str, float]) -> RecoveryFinding:
@@ -218,7 +219,7 @@ def recovery_in_data(criteria: list[tuple[str, Series, str, float]], unmapped: l
     recovery is the first time from which all hold for ``hold_ms`` (or to the end of the data)."""
     texts = [f"{sig} {op} {val:g}" for sig, _, op, val in criteria]
     if not criteria:
-        return RecoveryFinding(None, None, None, False, texts, unmapped, [])
+        return RecoveryFinding(None, None, None, False, texts, unmapped, [], hold_ms)
     points = sorted({t for _, s, _, _ in criteria for t in s.t if t >= after_ms})
 
     def ok(t: int) -> bool:
@@ -245,6 +246,6 @@ def recovery_in_data(criteria: list[tuple[str, Series, str, float]], unmapped: l
                 k = s.index_at(points[i])
                 if k is not None:
                     origins.append(s.origin(k))
-            return RecoveryFinding(first_met, points[i], held, held >= hold_ms, texts, unmapped, origins)
+            return RecoveryFinding(first_met, points[i], held, held >= hold_ms, texts, unmapped, origins, hold_ms)
         i = j + 1
-    return RecoveryFinding(first_met, None, None, False, texts, unmapped, [])
+    return RecoveryFinding(first_met, None, None, False, texts, unmapped, [], hold_ms)

@@ -25,7 +25,7 @@ def create(incident_id: str, title: str, output: Path | None, db: Path | None, f
     """Write a PIR draft with the ten template sections, pre-filled from the incident's receipts
     and its reconstructed timeline; every fact cites a receipt or a source line."""
     from analyzer.pir import create_pir, write_draft
-    from analyzer.timeline import TimelineError, TimelineNotFound
+    from analyzer.timeline import TimelineBadInput, TimelineError, TimelineNotFound
     from console.cli.timeline import open_history
     from engine.clock import WallClock, iso_utc
 
@@ -37,6 +37,8 @@ def create(incident_id: str, title: str, output: Path | None, db: Path | None, f
         draft, tl = create_pir(db or dd.analyzer_db_path, ledger, incident_id, title.strip(), now_ms=WallClock().now_ms(), anchors=anchors, data_dir=dd, knowledge=not no_knowledge)
     except TimelineNotFound as exc:
         fail(safe_text(str(exc)), EXIT_NOT_FOUND)
+    except TimelineBadInput as exc:
+        fail(safe_text(str(exc)), EXIT_USAGE)
     except TimelineError as exc:
         fail(safe_text(str(exc)), EXIT_FAILED)
     finally:

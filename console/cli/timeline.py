@@ -46,8 +46,8 @@ def timeline(incident_id: str | None, from_: str | None, to: str | None, service
     """Reconstruct an incident's timeline: phases with metric snapshots, evidence lines traced to
     their file and line, span or receipt, the first anomaly, a ranked cause chain, validation,
     durations from the data against the receipts, and a chart of the main metric."""
-    from analyzer.timeline import TimelineError, TimelineNotFound, reconstruct_timeline
-    from engine.clock import WallClock
+    from analyzer.timeline import TimelineBadInput, TimelineError, TimelineNotFound, receipts_timeline, reconstruct_timeline
+    from engine.clock import WallClock, iso_utc
 
     if incident_id is None and from_ is None:
         fail("give --incident-id ID, or a window with --from TIME [--to TIME]", EXIT_USAGE)
@@ -58,17 +58,37 @@ def timeline(incident_id: str | None, from_: str | None, to: str | None, service
     now = WallClock().now_ms()
     start = resolve_time(from_, now) if from_ is not None else None
     end = resolve_time(to, now) if to is not None else (now if from_ is not None else None)
+    if start is not None and end is not None and end <= start:
+        fail(f"--from {iso_utc(start)} is not before --to {iso_utc(end)}: the window is empty", EXIT_USAGE)
     ledger, anchors = open_history(need_ledger=incident_id is not None)
     db_path = db or data_dir().analyzer_db_path
     try:
-        tl = reconstruct_timeline(db_path, incident_id=incident_id, ledger=ledger, anchors=anchors, start_ms=start, end_ms=end, service=service)
+        if incident_id is not None and ledger is not None:
+            from analyzer.timeline.receipts import find_incident_id
+
+            incident_id = find_incident_id(ledger, incident_id)  # an unknown id fails here, before any fallback
+        try:
+            tl = reconstruct_timeline(db_path, incident_id=incident_id, ledger=ledger, anchors=anchors, start_ms=start, end_ms=end, service=service)
+        except TimelineNotFound as exc:
+            # As `ggen pir create` does: an incident whose logs were never ingested (no database in
+            # the data directory, or none of its window) still has its receipts. A --db named on
+            # the command line that is not there stays an error: it is more likely a typo.
+            if incident_id is None or ledger is None or (db is not None and not db.exists()):
+                raise
+            tl = receipts_timeline(ledger, incident_id, anchors)
+            tl.notes.append(f"built from the receipts alone: {exc}")
+            tl.warnings.append("no logs, traces or metrics for this incident: the timeline comes from its receipts alone")
     except TimelineNotFound as exc:
         fail(safe_text(str(exc)), EXIT_NOT_FOUND)
+    except TimelineBadInput as exc:
+        fail(safe_text(str(exc)), EXIT_USAGE)
     except TimelineError as exc:
         fail(safe_text(str(exc)), EXIT_FAILED)
     finally:
         if ledger is not None:
             ledger.close()
+    for w in tl.warnings:
+        click.echo(f"ggen: warning: {safe_text(w)}", err=True)
     if as_json:
         fmt = "json"
     if fmt == "json" and output is None:
