@@ -774,9 +774,12 @@ def similar_query(engine: Any, incident_id: str) -> tuple[str, dict[str, Any], l
         signals: dict[str, Any] = {"service": inc.service, "region": inc.region}
         for e in inc.events:
             if e.kind == "incident.detected":
-                for k in ("suspected_bottleneck", "signal", "trigger_reason"):
+                for k in ("suspected_bottleneck", "signal", "trigger_reason", "first_anomaly_at"):
                     if isinstance(e.data.get(k), str):
                         signals[k] = e.data[k]
+                changes = e.data.get("recent_changes")  # last deploy, config changes: cause signals
+                if isinstance(changes, dict):
+                    signals.update({k: v for k, v in changes.items() if isinstance(v, (str, bool))})
             if e.kind == "recovery.verified" and isinstance(e.data.get("root_cause"), str):
                 signals["root_cause_hint"] = e.data["root_cause"]
         try:

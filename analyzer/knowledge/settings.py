@@ -47,10 +47,16 @@ class QueryLimits(StrictModel):
 class SimilarSettings(StrictModel):
     """How an open incident's type and signals become a query."""
 
-    type_boost: float = Field(gt=0)
-    cause_boost: float = Field(gt=0)
-    service_boost: float = Field(gt=0)
+    text_weight: float = Field(ge=0, le=100)
+    type_weight: float = Field(ge=0, le=100)
+    secondary_type_weight: float = Field(ge=0, le=100)
+    cause_weight: float = Field(ge=0, le=100)
+    service_weight: float = Field(ge=0, le=100)
+    candidates_per_result: int = Field(ge=1, le=100)
+    min_candidates: int = Field(ge=1, le=10_000)
+    recent_change_s: int = Field(ge=0, le=30 * 86_400)
     signal_terms: dict[str, str]
+    signal_thresholds: dict[str, float] = Field(default_factory=dict)
 
 
 class StatsSettings(StrictModel):
