@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import random
+import zlib
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -53,6 +54,48 @@ def _ts_iso(ms: int) -> str:
 def _ts_log4j(ms: int) -> str:
     dt = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
     return dt.strftime("%Y-%m-%d %H:%M:%S,") + f"{ms % 1000:03d}"
+
+
+# The Java exception behind an action-handler request failure, by what its message says:
+# (words in the message, exception class, exception message, frames of the cause).
+_JAVA_CAUSES: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
+    ("connection refused", "java.net.ConnectException", "Connection refused", ("java.base/sun.nio.ch.Net.pollConnect(Native Method)", "java.base/sun.nio.ch.NioSocketImpl.timedFinishConnect(NioSocketImpl.java:554)")),
+    ("timeout after", "java.net.SocketTimeoutException", "Read timed out", ("java.base/sun.nio.ch.NioSocketImpl.timedRead(NioSocketImpl.java:288)", "java.base/java.net.Socket$SocketInputStream.read(Socket.java:1099)")),
+    ("failing fast", "c.ggen.resilience.CallNotPermittedException", "circuit breaker is OPEN and does not permit further calls", ("c.ggen.resilience.CircuitBreaker.acquirePermission(CircuitBreaker.java:212)",)),
+    ("database connection", "java.sql.SQLTransientConnectionException", "HikariPool-1 - Connection is not available, request timed out after 30000ms", ("com.zaxxer.hikari.pool.HikariPool.getConnection(HikariPool.java:181)",)),
+    ("overloaded", "java.util.concurrent.RejectedExecutionException", "request queue full", ("java.base/java.util.concurrent.ThreadPoolExecutor.reject(ThreadPoolExecutor.java:2081)",)),
+    ("upstream", "java.io.IOException", "unexpected response from upstream", ("c.ggen.client.HttpClient.send(HttpClient.java:97)",)),
+)
+
+
+def java_stack_trace(message: str, exception: str | None, seed: int) -> str:
+    """A Java stack trace for an action-handler request that failed with ``message``: the
+    exception line, ``\tat`` frames, ``Caused by:`` and ``... N more``, as log4j prints after
+    an ERROR line. ``exception`` (``class: message``) names the cause when known; ``seed``
+    picks line numbers, so the same call gives the same text."""
+    if exception:
+        cls, _, why = exception.partition(": ")
+        frames: tuple[str, ...] = ("c.ggen.handler.CheckoutHandler.apply(CheckoutHandler.java:57)",)
+    else:
+        low = message.lower()
+        cls, why, frames = "java.lang.IllegalStateException", message.split(" ", 3)[-1], ("c.ggen.handler.ActionHandler.execute(ActionHandler.java:211)",)
+        for words, c, w, f in _JAVA_CAUSES:
+            if words in low:
+                cls, why, frames = c, w, f
+                break
+    outer = [
+        f"c.ggen.handler.ActionHandler.handle(ActionHandler.java:{120 + seed % 40})",
+        "c.ggen.handler.Dispatcher.dispatch(Dispatcher.java:88)",
+        "java.base/java.util.concurrent.ThreadPoolExecutor.runWorker(ThreadPoolExecutor.java:1144)",
+        "java.base/java.util.concurrent.ThreadPoolExecutor$Worker.run(ThreadPoolExecutor.java:642)",
+        "java.base/java.lang.Thread.run(Thread.java:1583)",
+    ]
+    lines = [f"c.ggen.handler.HandlerException: {message}"]
+    lines += [f"\tat {f}" for f in outer]
+    lines.append(f"Caused by: {cls}: {why}" if why else f"Caused by: {cls}")
+    lines += [f"\tat {f}" for f in frames]
+    lines.append(f"\t... {len(outer) - 1} more")
+    return "\n".join(lines)
 
 
 def _ts_clf(ms: int) -> str:
@@ -170,13 +213,11 @@ class TelemetryRecorder:
         elif service == "action-handler":
             extra = " ".join(f"{k}={v}" for k, v in fields.items() if k in ("trace_id", "request_id", "status_code", "duration_ms"))
             line = f"{_ts_log4j(ms)} {level:<5} [worker-{self.rng.randrange(1, 9)}] c.ggen.handler.ActionHandler - {message}" + (f" {extra}" if extra else "")
-            if level == "ERROR" and fields.get("exception"):
-                exc = fields["exception"]
-                line += (
-                    f"\n{exc}\n\tat c.ggen.handler.ActionHandler.handle(ActionHandler.java:{120 + self.rng.randrange(40)})"
-                    "\n\tat c.ggen.handler.Dispatcher.dispatch(Dispatcher.java:88)"
-                    "\n\tat java.base/java.lang.Thread.run(Thread.java:1583)"
-                )
+            if level == "ERROR" and (fields.get("exception") or int(fields.get("status_code") or 0) >= 500):
+                # A failed request is logged with its stack trace on the lines below, as log4j
+                # does. Line numbers come from a hash of the line (not the shared random
+                # stream), so every other line of the set stays as it was.
+                line += "\n" + java_stack_trace(message, fields.get("exception"), zlib.crc32(line.encode()))
             self.files.write("logs/action-handler.log", line.encode())
         elif service == "database":
             pri = {"ERROR": 11, "WARN": 12, "INFO": 14, "DEBUG": 15}.get(level, 14) + 16 * 8

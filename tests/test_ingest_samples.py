@@ -30,3 +30,24 @@ def test_only_the_sample_manifest_is_skipped(tmp_path: Path) -> None:
     summary = ingest(tmp_path, renamed, lookalike, events)
     assert [f.status for f in summary.files] == ["ingested", "ingested", "ingested"]
     assert summary.files[2].events == 1
+
+
+def test_sample_java_logs_carry_stack_traces(tmp_path: Path) -> None:
+    """Every committed set's log4j log has failed requests with Java stack traces below them,
+    which ingest attaches to their ERROR line as continuation lines."""
+    from ingest_support import rows
+
+    files = sorted(SAMPLES.glob("*/logs/action-handler.log.gz"))
+    assert len(files) == 5
+    summary = ingest(tmp_path, *files)
+    for f in summary.files:
+        assert f.format == "log4j" and f.continuation_lines > 0 and f.rejects == 0, f.to_dict()
+    traced = rows(
+        tmp_path,
+        "SELECT level, message FROM events WHERE message LIKE '%' || chr(10) || chr(9) || 'at %' ORDER BY ts LIMIT 1",
+    )
+    assert traced and traced[0]["level"] == "ERROR"
+    body = traced[0]["message"].split("\n")
+    assert body[1].startswith("c.ggen.handler.HandlerException: ")
+    assert body[2].startswith("\tat c.ggen.handler.ActionHandler.handle(ActionHandler.java:")
+    assert any(x.startswith("Caused by: ") for x in body) and body[-1].startswith("\t... ")
