@@ -129,6 +129,51 @@ def test_each_anti_pattern_is_found_at_its_line(old, new, rule, needle):
     assert all(str(f).startswith(f"pir.md:{f.line}: {f.rule}: ") for f in findings)
 
 
+A4_LINE = "A4: A config push changed the pool size."
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "It was Bob's fault.",
+        "Because it was Dave's mistake.",
+        "Because the intern broke production.",
+        "John pushed a bad config without review, his mistake.",
+        "Alice’s mistake: the pool setting.",
+        "That was Carol's error.",
+        "Bob broke production with a config push.",
+        "A junior engineer caused the outage.",
+        "The new hire dropped the pool to 8.",
+        "It was caused by the intern.",
+    ],
+)
+def test_person_blame_is_found(sentence):
+    """A person named as the cause (possessive fault or mistake, "<person> broke", a role noun as
+    the one who broke or caused it) is blame, wherever in the review it is written."""
+    text = CLEAN.replace(A4_LINE, f"A4: {sentence}", 1)
+    hits = [f for f in lint_text(text, "pir.md") if f.rule == "blame"]
+    assert [f.line for f in hits] == [line_of(text, sentence)], sentence
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "The deploy broke the API.",
+        "A missing review step let the config through.",
+        "Deploy broke checkout for the pool.",
+        "Revision 2 broke checkout.",
+        "Postgres broke under load.",
+        "Kafka's error rate rose past the threshold.",
+        "The API's error budget was spent.",
+        "The on-call engineer rolled back the deploy.",
+        "The operator console showed the alert.",
+    ],
+)
+def test_blameless_system_language_is_not_blame(sentence):
+    text = CLEAN.replace(A4_LINE, f"A4: {sentence}", 1)
+    assert [str(f) for f in lint_text(text, "pir.md") if f.rule == "blame"] == []
+
+
 def test_fewer_than_five_whys_names_the_missing_answers():
     text = CLEAN.replace("A4: A config push changed the pool size.", "A4:").replace("- Q5: Why was that allowed? A5: Pool settings have no review gate.\n", "")
     msg = [f.message for f in lint_text(text) if f.rule == "whys"]
