@@ -49,10 +49,17 @@ def raw_envelope(ledger: Ledger, seq: int) -> bytes:
 
 
 def put_envelope(ledger: Ledger, seq: int, raw: bytes, fix_leaf: bool = True) -> None:
-    """Overwrite a stored envelope (and, like a careful attacker, its leaf hash column)."""
+    """Overwrite a stored envelope (and, like a careful attacker, its leaf hash column and the
+    index columns the payload names, so only the signed content can give it away)."""
     c = db(ledger)
     if fix_leaf:
         c.execute("UPDATE receipts SET envelope = ?, leaf_hash = ? WHERE seq = ?", (raw, leaf_hash(raw), seq))
+        try:
+            p = orjson.loads(decode_envelope(raw).payload)
+            cols = (p["kind"], p["incident_id"], time_ms(p["observed_at"]), time_ms(p["recorded_at"]), p["key_id"], seq)
+        except Exception:
+            return
+        c.execute("UPDATE receipts SET kind = ?, incident_id = ?, observed_at_ms = ?, recorded_at_ms = ?, key_id = ? WHERE seq = ?", cols)
     else:
         c.execute("UPDATE receipts SET envelope = ? WHERE seq = ?", (raw, seq))
 

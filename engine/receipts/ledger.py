@@ -522,6 +522,16 @@ class Ledger:
                 for r in self._db.execute("SELECT seq, envelope FROM receipts WHERE seq >= ? AND seq < ? ORDER BY seq", (start, end))
             ]
 
+    def stored_rows(self, start: int, end: int) -> list[tuple[Any, ...]]:
+        """``(seq, envelope, receipt_id, incident_id, kind, observed_at_ms, recorded_at_ms, key_id,
+        leaf_hash)`` for ``start <= seq < end``: the verifier's input, with the unsigned columns it
+        checks against the signed envelope."""
+        with self._lock:
+            return [
+                (r[0], bytes(r[8]), r[1], r[2], r[3], r[4], r[5], r[6], bytes(r[7]))
+                for r in self._db.execute(f"SELECT {_COLS} FROM receipts WHERE seq >= ? AND seq < ? ORDER BY seq", (start, end))
+            ]
+
     def incident_receipts(self, incident_id: str) -> list[StoredReceipt]:
         with self._lock:
             rows = self._db.execute(f"SELECT {_COLS} FROM receipts WHERE incident_id = ? ORDER BY seq", (incident_id,)).fetchall()

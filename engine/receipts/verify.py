@@ -2,7 +2,9 @@
 
 Per receipt: the envelope parses, has our payload type, is signed by a trusted key that was
 valid at that ``seq``, and its payload is canonical and agrees with where and how it is stored
-(``seq``, ``ledger``, ``key_id``). Per log: the newest checkpoint is signed by a trusted key,
+(``seq``, ``ledger``, ``key_id``), and the ledger's unsigned index columns (receipt and incident
+ids, kind, times, key id, stored leaf hash) agree with the signed bytes: commands that look
+receipts up by those columns, or build proofs from the stored leaf hashes, can then trust them. Per log: the newest checkpoint is signed by a trusted key,
 every receipt is included in it, older checkpoints agree with the leaves, the pinned checkpoint
 (kept outside the ledger) is consistent with it, the ``prev`` chain holds, parents exist with
 matching digests, and each incident runs detected -> mitigation -> recovery with monotone times.
@@ -28,7 +30,7 @@ from .canonical import canonical_json_unchecked
 from .dsse import PAYLOAD_TYPE, EnvelopeError, decode_envelope, encode_envelope
 from .keys import TrustedKey, TrustSet
 from .ledger import DETECTED, KEY_ROTATED, SCHEMA, Ledger, LedgerCorrupt, LedgerError
-from .merkle import MerkleLevels, leaf_hash, verify_consistency, verify_inclusion
+from .merkle import MerkleLevels, consistency_path, inclusion_path, leaf_hash, verify_consistency, verify_inclusion
 from .note import NoteError, SignedCheckpoint, note_key_id, parse_signed_checkpoint
 
 
@@ -56,6 +58,7 @@ class FailureKind(Enum):
     EXPORT_MALFORMED = (27, "export-malformed", "export file torn, edited or not a ggen export")
     LEDGER_UNREADABLE = (28, "ledger-unreadable", "ledger file missing or unreadable")
     NO_TRUSTED_KEY = (29, "no-trusted-key", "no public key to verify with")
+    STORED_MISMATCH = (30, "stored-mismatch", "an unsigned ledger column (ids, kind, times, key id, leaf hash) disagrees with the signed envelope")
 
     @property
     def code(self) -> int:
@@ -199,7 +202,8 @@ def time_ms(text: str) -> int:
     if not _TIME_RE.match(text):
         raise ValueError(f"time {text[:40]!r} is not RFC 3339 UTC with a Z")
     dt = datetime.fromisoformat(text[:-1] + "+00:00")
-    return int(dt.timestamp() * 1000)
+    # whole seconds are exact as a float; the fraction is added as an integer (no rounding down)
+    return int(dt.replace(microsecond=0).timestamp()) * 1000 + dt.microsecond // 1000
 
 
 def _payload_facts(obj: Any, seq: int, leaf: bytes) -> Facts:
@@ -243,8 +247,14 @@ def _payload_facts(obj: Any, seq: int, leaf: bytes) -> Facts:
     )
 
 
-def check_envelope(raw: bytes, seq: int, origin: str, trust: TrustSet) -> tuple[bytes, Facts | None, Failure | None]:
-    """Verify one stored envelope at ``seq``: returns (leaf hash of the bytes, facts, failure)."""
+def check_envelope(
+    raw: bytes, seq: int, origin: str, trust: TrustSet, stored: Sequence[Any] | None = None
+) -> tuple[bytes, Facts | None, Failure | None]:
+    """Verify one stored envelope at ``seq``: returns (leaf hash of the bytes, facts, failure).
+
+    ``stored``: the ledger's unsigned columns of that row, ``(receipt_id, incident_id, kind,
+    observed_at_ms, recorded_at_ms, key_id, leaf_hash)``; any that disagrees with the verified
+    envelope is a STORED_MISMATCH (returned with the facts, which are signed and still usable)."""
     leaf = leaf_hash(raw)
     try:
         env = decode_envelope(raw)
@@ -286,7 +296,36 @@ def check_envelope(raw: bytes, seq: int, origin: str, trust: TrustSet) -> tuple[
         return leaf, None, Failure(
             FailureKind.PAYLOAD_MISMATCH, f"payload key_id {obj['key_id'][:20]!r} differs from the envelope keyid {env.keyid!r}", seq, facts.receipt_id
         )
+    if stored is not None:
+        why = _stored_disagreement(stored, leaf, facts, obj, env.keyid)
+        if why is not None:
+            return leaf, facts, Failure(FailureKind.STORED_MISMATCH, why, seq, facts.receipt_id)
     return leaf, facts, None
+
+
+def _stored_disagreement(stored: Sequence[Any], leaf: bytes, facts: Facts, obj: dict[str, Any], keyid: str) -> str | None:
+    """Why the unsigned columns of a row disagree with its verified envelope, or None."""
+    rid, iid, kind, observed_ms, recorded_ms, key_id, stored_leaf = stored
+    if stored_leaf != leaf:
+        shown = bytes(stored_leaf).hex()[:16] if isinstance(stored_leaf, (bytes, bytearray, memoryview)) else repr(stored_leaf)[:20]
+        return f"stored leaf hash {shown}... is not the hash of the envelope ({leaf.hex()[:16]}...)"
+    for name, column, signed in (
+        ("receipt_id", rid, facts.receipt_id),
+        ("incident_id", iid, facts.incident_id),
+        ("kind", kind, facts.kind),
+        ("key_id", key_id, keyid),
+    ):
+        if column != signed:
+            return f"stored column {name} {str(column)[:60]!r} disagrees with the signed payload ({str(signed)[:60]!r})"
+    if observed_ms != facts.observed_at_ms:
+        return f"stored column observed_at_ms {str(observed_ms)[:20]} disagrees with the signed observed_at {obj['observed_at']}"
+    try:
+        recorded = time_ms(obj["recorded_at"])
+    except ValueError:
+        return f"signed recorded_at {obj['recorded_at'][:40]!r} is not RFC 3339 UTC"
+    if recorded_ms != recorded:
+        return f"stored column recorded_at_ms {str(recorded_ms)[:20]} disagrees with the signed recorded_at {obj['recorded_at']}"
+    return None
 
 
 # -- checkpoints -------------------------------------------------------------------------------------
@@ -429,8 +468,9 @@ def _trust_from_state(state: list[tuple[str, bytes, bytes, int, int | None]]) ->
     return TrustSet(TrustedKey(*s) for s in state)
 
 
-def _check_items(items: Iterable[tuple[int, bytes]], origin: str, trust: TrustSet) -> list[tuple[int, bytes, Facts | None, Failure | None]]:
-    return [(seq, *check_envelope(raw, seq, origin, trust)) for seq, raw in items]
+def _check_items(items: Iterable[Sequence[Any]], origin: str, trust: TrustSet) -> list[tuple[int, bytes, Facts | None, Failure | None]]:
+    """``items``: ``(seq, envelope)`` (an export) or ledger rows ``(seq, envelope, *columns)``."""
+    return [(it[0], *check_envelope(it[1], it[0], origin, trust, it[2:] if len(it) > 2 else None)) for it in items]
 
 
 def _worker_range(bounds: tuple[int, int]) -> list[tuple[int, bytes, tuple[Any, ...] | None, Failure | None]]:
@@ -443,7 +483,7 @@ def _worker_range(bounds: tuple[int, int]) -> list[tuple[int, bytes, tuple[Any, 
         ledger = job.get("ledger_obj")
         if ledger is None:
             ledger = job["ledger_obj"] = Ledger(job["path"], readonly=True)
-        items: Iterable[tuple[int, bytes]] = ledger.raw_envelopes(lo, hi)
+        items: Iterable[Sequence[Any]] = ledger.stored_rows(lo, hi)
     else:
         items = job["items"][lo:hi]
     # plain tuples cross the process boundary several times faster than dataclass instances
@@ -479,7 +519,7 @@ def check_many(
             assert ledger is not None
             out = []
             for lo in range(0, n, 5000):
-                out.extend(_check_items(ledger.raw_envelopes(lo, min(n, lo + 5000)), origin, trust))
+                out.extend(_check_items(ledger.stored_rows(lo, min(n, lo + 5000)), origin, trust))
             return out
         return _check_items(items, origin, trust)
     import multiprocessing
@@ -660,6 +700,7 @@ def _verify_some(
 ) -> None:
     leaf_of: dict[int, bytes] = {}
     facts: list[Facts] = []
+    nodes = _EnvelopeNodes(ledger)
     for seq in seqs:
         rec = ledger.get(seq)
         if rec is None:
@@ -667,26 +708,22 @@ def _verify_some(
             continue
         report.seqs.append(seq)
         report.checked += 1
-        leaf, f, fail = check_envelope(rec.envelope, seq, origin, trust)
-        report.receipt_ids[seq] = rec.receipt_id
+        # the receipt's own columns are checked against its envelope (STORED_MISMATCH, as --all does)
+        leaf, f, fail = check_envelope(rec.envelope, seq, origin, trust, _columns(rec))
+        rid = f.receipt_id if f is not None else rec.receipt_id  # name it by the signed id when there is one
+        report.receipt_ids[seq] = rid
         leaf_of[seq] = leaf
         if fail is not None:
-            report.add(fail.kind, fail.reason, seq, rec.receipt_id)
+            report.add(fail.kind, fail.reason, seq, rid)
         if f is not None:
-            if f.receipt_id != rec.receipt_id:
-                report.add(FailureKind.PAYLOAD_MISMATCH, f"payload receipt_id {f.receipt_id} differs from the indexed id", seq, rec.receipt_id)
             facts.append(f)
         if cp is not None:
             if seq >= cp.size:
-                report.add(FailureKind.INCLUSION_FAILED, f"not covered by the newest signed checkpoint (size {cp.size})", seq, rec.receipt_id)
+                report.add(FailureKind.INCLUSION_FAILED, f"not covered by the newest signed checkpoint (size {cp.size})", seq, rid)
             else:
-                try:
-                    proof: list[bytes] | None = ledger.inclusion_proof(seq, cp.size)
-                except LedgerCorrupt as exc:
-                    proof = None
-                    report.add(FailureKind.INCLUSION_FAILED, f"cannot build an inclusion proof ({exc})", seq, rec.receipt_id)
-                if proof is not None and not verify_inclusion(leaf, seq, cp.size, proof, cp.root):
-                    report.add(FailureKind.INCLUSION_FAILED, f"inclusion proof against the checkpoint of size {cp.size} fails", seq, rec.receipt_id)
+                problem = _inclusion_problem(ledger, nodes, leaf, seq, cp)
+                if problem is not None:
+                    report.add(FailureKind.INCLUSION_FAILED, problem, seq, rid)
         if seq > 0 and seq - 1 not in leaf_of:
             before = ledger.get(seq - 1)
             if before is not None:
@@ -695,11 +732,14 @@ def _verify_some(
         if pin.size > cp.size:
             report.add(FailureKind.TRUNCATED, f"the pinned checkpoint commits to {pin.size} receipts but the ledger's checkpoint has {cp.size}")
         else:
-            try:
-                proof = ledger.consistency_proof(pin.size, cp.size)
-                good = verify_consistency(pin.size, cp.size, proof, pin.root, cp.root)
-            except LedgerCorrupt:
-                good = False
+            good = False
+            for source in (ledger.node, nodes):  # stored leaf hashes, then leaves hashed from envelopes
+                try:
+                    good = verify_consistency(pin.size, cp.size, consistency_path(source, pin.size, cp.size), pin.root, cp.root)
+                except LedgerCorrupt:
+                    good = False
+                if good:
+                    break
             if not good:
                 report.add(FailureKind.PINNED_INCONSISTENT, f"the log of size {cp.size} is not an extension of the pinned checkpoint of size {pin.size}")
     # parents and incident order: the incident receipts around the selection, decoded for context
@@ -719,6 +759,49 @@ def _verify_some(
         if pf is not None:
             by_id[rid] = pf
     check_links(report, facts, leaf_of, by_id, context)
+
+
+def _columns(rec: Any) -> tuple[Any, ...]:
+    """A stored receipt's unsigned columns, in the order :func:`check_envelope` takes them."""
+    return (rec.receipt_id, rec.incident_id, rec.kind, rec.observed_at_ms, rec.recorded_at_ms, rec.key_id, rec.leaf_hash)
+
+
+def _inclusion_problem(ledger: Ledger, nodes: "_EnvelopeNodes", leaf: bytes, seq: int, cp: SignedCheckpoint) -> str | None:
+    """Why ``leaf`` at ``seq`` is not shown included in ``cp``, or None.
+
+    A proof is only a path to the signed root, so any path that reaches it proves inclusion. The
+    path from the stored nodes is tried first; if it fails, the one whose leaves are hashed from
+    the envelopes: a damaged leaf_hash column of a neighbour is then blamed on that neighbour
+    alone (STORED_MISMATCH, as --all does), and an edited neighbour envelope on the neighbour."""
+    error = None
+    for source in (ledger.node, nodes):
+        try:
+            if verify_inclusion(leaf, seq, cp.size, inclusion_path(source, seq, cp.size), cp.root):
+                return None
+        except LedgerCorrupt as exc:
+            error = exc
+    if error is not None:
+        return f"cannot build an inclusion proof ({error})"
+    return f"inclusion proof against the checkpoint of size {cp.size} fails"
+
+
+class _EnvelopeNodes:
+    """Tree nodes for proofs: stored subtree hashes, but leaves hashed from the envelopes."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+        self.leaves: dict[int, bytes] = {}
+
+    def __call__(self, level: int, index: int) -> bytes:
+        if level:
+            return self.ledger.node(level, index)
+        got = self.leaves.get(index)
+        if got is None:
+            rec = self.ledger.get(index)
+            if rec is None:
+                raise LedgerCorrupt(f"{self.ledger.path}: receipt {index} is missing")
+            got = self.leaves[index] = leaf_hash(rec.envelope)
+        return got
 
 
 def _unverified_facts(raw: bytes, seq: int) -> Facts | None:
