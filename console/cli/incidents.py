@@ -214,8 +214,9 @@ def show(incident_id: str, public_key: str | None, as_json: bool) -> None:
     """Show one incident (ID: incident or receipt id, or 8+ leading hex digits), its receipts,
     and whether each verifies."""
     from engine.receipts.ledger import LedgerError
+    from engine.receipts.merkle import leaf_hash
     from engine.receipts.summary import summarize_incidents
-    from engine.receipts.verify import verify_ledger
+    from engine.receipts.verify import time_ms, verify_ledger
 
     ledger = _open_ledger()
     try:
@@ -223,12 +224,21 @@ def show(incident_id: str, public_key: str | None, as_json: bool) -> None:
     except LedgerError as exc:
         _not_found(exc)
     receipts = ledger.incident_receipts(iid)
+    # every field shown comes from the signed payload (or the envelope bytes), never from the
+    # ledger's unsigned index columns: verification says whether the payload can be trusted
     payloads: list[dict[str, Any]] = []
     for rec in receipts:
         try:
             payloads.append(rec.payload())
         except Exception:
-            payloads.append({"incident_id": iid, "kind": rec.kind, "receipt_id": rec.receipt_id})
+            payloads.append({"incident_id": iid})
+
+    def observed(p: dict[str, Any]) -> str:
+        try:
+            return _t(time_ms(p["observed_at"]))
+        except (KeyError, TypeError, ValueError):
+            return "-"
+
     summary = summarize_incidents(payloads)[0]
     anchors = _anchors(public_key)
     report = verify_ledger(ledger, anchors, receipt_seqs=[r.seq for r in receipts], scope="incident", pinned=_pinned(None, True))
@@ -240,9 +250,9 @@ def show(incident_id: str, public_key: str | None, as_json: bool) -> None:
                 "receipts": [
                     {
                         "seq": rec.seq,
-                        "receipt_id": rec.receipt_id,
-                        "kind": rec.kind,
-                        "leaf_sha256": rec.leaf_hash.hex(),
+                        "receipt_id": p.get("receipt_id"),
+                        "kind": p.get("kind"),
+                        "leaf_sha256": leaf_hash(rec.envelope).hex(),
                         "verified": not report.failures_for(rec.seq) and not general,
                         "failures": [f.to_json() for f in report.failures_for(rec.seq)],
                         "payload": p,
@@ -288,11 +298,11 @@ def show(incident_id: str, public_key: str | None, as_json: bool) -> None:
             state.stylize("green")
         table.add_row(
             str(rec.seq),
-            _t(rec.observed_at_ms),
-            _text(rec.kind),
+            observed(p),
+            _text(p.get("kind") or "(unreadable)"),
             _text(p.get("actor", "-")),
             _text(p.get("severity") or "-"),
-            _text(rec.receipt_id.removeprefix("urn:uuid:")),
+            _text(str(p.get("receipt_id") or "-").removeprefix("urn:uuid:")),
             state,
         )
     console.print(table)
