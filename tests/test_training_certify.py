@@ -54,16 +54,22 @@ def test_whole_certification_path_ends_in_a_verified_certificate(tmp_path):
         r = ggen(data, "train", "run", name, "--answers", str(reference_file(tmp_path, name)), "--trainee", "alice")
         assert r.exit_code == 0, r.output
         assert f"PASS {name}" in r.output
+    # headless runs are practice: they count only when the issuer says so
     r = ggen(data, "certify", "status", "--trainee", "alice", "--json")
+    status = orjson.loads(r.output)
+    assert len(status["missing"]) == len(REQUIRED) + 1 and status["practice_results_not_counted"] == len(REQUIRED)
+    r = ggen(data, "certify", "status", "--trainee", "alice", "--accept-scripted", "--json")
     status = orjson.loads(r.output)
     assert status["missing"] == ["the knowledge assessment (ggen certify quiz)"]
     r = ggen(data, "certify", "quiz", "--trainee", "alice", "--answers", str(quiz_answers(tmp_path, wrong=6)))
     assert r.exit_code == 1 and "FAIL 19/25 correct: 76 % (pass mark 80 %, seed 5)" in r.output
-    r = ggen(data, "certify", "--trainee", "alice")
+    r = ggen(data, "certify", "--trainee", "alice", "--accept-scripted")
     assert r.exit_code == 1 and "missing 1 item(s)" in r.output and "last attempt 76.0 %" in r.output
     r = ggen(data, "certify", "quiz", "--trainee", "alice", "--answers", str(quiz_answers(tmp_path, wrong=0)))
     assert r.exit_code == 0 and "PASS 25/25 correct: 100 %" in r.output
-    r = ggen(data, "certify", "--trainee", "alice", "--actor", "trainer-tom", "--json")
+    r = ggen(data, "certify", "--trainee", "alice")
+    assert r.exit_code == 1 and f"missing {len(REQUIRED) + 1} item(s)" in r.output and "practice and do not count" in r.output
+    r = ggen(data, "certify", "--trainee", "alice", "--actor", "trainer-tom", "--accept-scripted", "--json")
     assert r.exit_code == 0, r.output
     rec = orjson.loads(r.output)
     rid = rec["receipt_id"]
@@ -83,6 +89,8 @@ def test_whole_certification_path_ends_in_a_verified_certificate(tmp_path):
     assert [s["scenario"] for s in ev["scenarios"]] == REQUIRED
     assert all(s["score_bp"] == 10000 for s in ev["scenarios"])
     assert ev["quiz"]["score_bp"] == 10000 and ev["quiz"]["pass_bp"] == 8000 and ev["quiz"]["seed"] == 5
+    assert ev["accepted_scripted"] is True and ev["scripted_results"] == len(REQUIRED) + 1 and ev["reissue_of"] is None
+    assert {s["mode"] for s in ev["scenarios"]} == {"headless"} and ev["quiz"]["mode"] == "scripted"
     # history: every result, then the certificate; training runs put no incident into the ledger
     r = ggen(data, "train", "history", "--trainee", "alice", "--json")
     hist = orjson.loads(r.output)
@@ -178,7 +186,7 @@ def test_result_of_an_edited_scenario_does_not_count(tmp_path):
     # and results older than results_valid_days expire
     from engine.training.certify import scenario_sha256
 
-    h.append({"kind": "scenario", "trainee": "fay", "scenario": "errors-bad-deploy", "passed": True, "score_pct": 100.0, "scenario_sha256": scenario_sha256("errors-bad-deploy")}, now_ms=1_000_000)
+    h.append({"kind": "scenario", "trainee": "fay", "scenario": "errors-bad-deploy", "passed": True, "score_pct": 100.0, "scenario_sha256": scenario_sha256("errors-bad-deploy"), "mode": "console"}, now_ms=1_000_000)
     assert "errors-bad-deploy" in eligibility(h, "fay", SCENARIOS, load_training_config(), now_ms=1_000_000).passed
     later = 1_000_000 + 181 * 86_400_000
     assert "errors-bad-deploy" not in eligibility(h, "fay", SCENARIOS, load_training_config(), now_ms=later).passed
@@ -219,3 +227,56 @@ def test_readme_answers_example_is_a_passing_answers_file(tmp_path):
     r = ggen(tmp_path / "data", "train", "run", "queue-slow-consumer", "--answers", str(p), "--json")
     out = orjson.loads(r.output)
     assert r.exit_code == 0 and out["trainee"] == "ana" and out["passed"], out["failures"]
+
+
+def played_history(h, who, now_ms, *, mode="console", quiz_mode="terminal"):
+    from engine.training.certify import scenario_sha256
+
+    for name in REQUIRED:
+        h.append({"kind": "scenario", "trainee": who, "scenario": name, "passed": True, "score_pct": 100.0, "scenario_sha256": scenario_sha256(name), "mode": mode}, now_ms=now_ms)
+    h.append({"kind": "quiz", "trainee": who, "passed": True, "score_pct": 100.0, "pass_pct": 80, "total": 25, "seed": 1, "mode": quiz_mode}, now_ms=now_ms)
+
+
+def test_only_results_a_person_played_count_unless_scripted_is_accepted(tmp_path):
+    from engine.training.certify import eligibility
+    from engine.training.config import load_training_config
+    from engine.training.history import TrainingHistory
+
+    cfg = load_training_config()
+    h = TrainingHistory(tmp_path / "a")
+    played_history(h, "gil", 1_000_000, mode="headless", quiz_mode="scripted")
+    el = eligibility(h, "gil", SCENARIOS, cfg, now_ms=1_000_000)
+    assert not el.eligible and el.practice == len(REQUIRED) + 1
+    assert eligibility(h, "gil", SCENARIOS, cfg, now_ms=1_000_000, accept_scripted=True).eligible
+    h2 = TrainingHistory(tmp_path / "b")
+    played_history(h2, "gil", 1_000_000)
+    assert eligibility(h2, "gil", SCENARIOS, cfg, now_ms=1_000_000).eligible
+
+
+def test_a_certified_trainee_is_told_so_and_reissue_names_the_old_certificate(tmp_path):
+    from engine.clock import WallClock
+    from engine.receipts import Ledger
+    from engine.training.history import TrainingHistory
+
+    data = tmp_path / "data"
+    played_history(TrainingHistory(data), "ivy", WallClock().now_ms())
+    r = ggen(data, "certify", "--trainee", "ivy", "--json")
+    assert r.exit_code == 0, r.output
+    first = orjson.loads(r.output)["receipt_id"]
+    r = ggen(data, "certify", "--trainee", "ivy")
+    assert r.exit_code == 0 and "already certified" in r.output and first in r.output
+    r = ggen(data, "certify", "--trainee", "ivy", "--json")
+    assert orjson.loads(r.output)["already_certified"] is True
+
+    def certs():
+        led = Ledger.open(data / "ledger.sqlite", readonly=True)
+        try:
+            return [x.payload() for x in led.iter_receipts() if x.kind == "certificate.issued"]
+        finally:
+            led.close()
+
+    assert len(certs()) == 1
+    r = ggen(data, "certify", "--trainee", "ivy", "--reissue")
+    assert r.exit_code == 0 and f"replacing {first}" in r.output
+    got = certs()
+    assert len(got) == 2 and got[1]["evidence"]["reissue_of"] == first and got[1]["evidence"]["accepted_scripted"] is False

@@ -30,7 +30,7 @@ def _config() -> Any:
         fail(str(exc))
 
 
-def _eligibility(who: str) -> Any:
+def _eligibility(who: str, accept_scripted: bool = False) -> Any:
     from engine.clock import WallClock
     from engine.drill.scenario import load_scenarios
     from engine.policy.loader import PolicyError
@@ -44,18 +44,23 @@ def _eligibility(who: str) -> Any:
     hist = TrainingHistory(data_dir().root)
     for p in hist.read().problems:
         click.echo(f"ggen: {safe_text(p)} (skipped)", err=True)
-    return eligibility(hist, who, scenarios, _config(), WallClock().now_ms())
+    return eligibility(hist, who, scenarios, _config(), WallClock().now_ms(), accept_scripted=accept_scripted)
 
 
 @click.group(cls=Group, invoke_without_command=True)
 @click.option("--trainee", default=None, metavar="NAME", help="Issue the certificate to this trainee.")
 @click.option("--actor", default=None, metavar="NAME", help="Who issues it (recorded in the receipt). Default: GGEN_ACTOR or your login name.")
+@click.option("--accept-scripted", is_flag=True, help="Let headless runs (train run --answers) and scripted quizzes (quiz --answers) count; the certificate records that it does.")
+@click.option("--reissue", is_flag=True, help="Issue a new certificate even though one is still valid (it names the one it replaces).")
 @json_option
 @click.pass_context
-def certify(ctx: click.Context, trainee: str | None, actor: str | None, as_json: bool) -> None:
+def certify(ctx: click.Context, trainee: str | None, actor: str | None, accept_scripted: bool, reissue: bool, as_json: bool) -> None:
     """Certify a trainee: every required scenario and the knowledge assessment passed gives a
     certificate, a signed receipt you can check with `ggen incidents verify --receipt-id ID`.
 
+    Only results a person played count (scenarios in `ggen train start`, the quiz in the console
+    or on the terminal); answers files are practice unless --accept-scripted. A trainee already
+    certified is told so (exit 0) and gets no second certificate unless --reissue.
     Exits 1 (and lists what is missing) when the trainee is not eligible yet.
     """
     if ctx.invoked_subcommand is not None:
@@ -63,25 +68,36 @@ def certify(ctx: click.Context, trainee: str | None, actor: str | None, as_json:
     if trainee is None:
         fail("ggen certify: give --trainee NAME (or a sub-command: status, quiz)", EXIT_USAGE)
     who = _trainee(trainee)
-    el = _eligibility(who)
+    el = _eligibility(who, accept_scripted)
+    from engine.clock import WallClock
+
+    now = WallClock().now_ms()
+    current = el.current_certificate(now)
+    if current is not None and not reissue:
+        if as_json:
+            echo_json(dict(current, already_certified=True))
+        else:
+            click.echo(f"{safe_text(who)} is already certified: receipt {current.get('receipt_id')}, issued {current.get('at')}, valid until {current.get('valid_until')} (no new certificate; --reissue issues another)")
+        return
     if not el.eligible:
         if as_json:
             echo_json(el.to_dict())
         else:
             _print_status(el)
         fail(f"{safe_text(who)} is not eligible for a certificate yet: missing {len(el.missing)} item(s)", EXIT_FAILED)
-    from engine.clock import WallClock
     from engine.receipts import LedgerError
     from engine.training.certify import issue_certificate
 
     try:
-        rec = issue_certificate(data_dir(), el, _config(), now_ms=WallClock().now_ms(), actor=_trainee(actor) if actor else login_name())
+        rec = issue_certificate(data_dir(), el, _config(), now_ms=now, actor=_trainee(actor) if actor else login_name(), reissue=reissue)
     except (OSError, LedgerError) as exc:
         fail(f"cannot write the certificate to {safe_text(data_dir().root)}: {safe_text(getattr(exc, 'strerror', None) or exc)}")
     if as_json:
         echo_json(rec)
         return
-    click.echo(f"certified {safe_text(who)}: receipt {rec['receipt_id']} (certificate.issued), valid until {rec['valid_until']}")
+    how = " on scripted results (--accept-scripted)" if accept_scripted else ""
+    again = f", replacing {rec['reissue_of']}" if rec.get("reissue_of") else ""
+    click.echo(f"certified {safe_text(who)}{how}: receipt {rec['receipt_id']} (certificate.issued){again}, valid until {rec['valid_until']}")
     click.echo(f"check it with: ggen incidents verify --receipt-id {rec['receipt_id']}")
 
 
@@ -100,16 +116,19 @@ def _print_status(el: Any) -> None:
         click.echo(f"  {click.style('✗', fg='red')} knowledge assessment  last attempt {lq['score_pct']} % at {lq['at']}")
     else:
         click.echo("  · knowledge assessment  not attempted (ggen certify quiz)")
+    if d["practice_results_not_counted"]:
+        click.echo(f"  ({d['practice_results_not_counted']} passing result(s) from answers files are practice and do not count: play them in ggen train start / take the quiz yourself, or --accept-scripted)")
     for c in d["certificates"]:
         click.echo(f"  certificate {c['receipt_id']} issued {c['at']}, valid until {c['valid_until']}")
 
 
 @certify.command("status")
 @click.option("--trainee", default=None, metavar="NAME")
+@click.option("--accept-scripted", is_flag=True, help="Count headless runs and scripted quizzes too.")
 @json_option
-def status(trainee: str | None, as_json: bool) -> None:
+def status(trainee: str | None, accept_scripted: bool, as_json: bool) -> None:
     """What a trainee has passed and what a certificate still needs."""
-    el = _eligibility(_trainee(trainee))
+    el = _eligibility(_trainee(trainee), accept_scripted)
     if as_json:
         echo_json(el.to_dict())
     else:
