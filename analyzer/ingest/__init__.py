@@ -10,7 +10,7 @@ Public API (the CLI and the sample-log simulator call these):
 """
 from analyzer.ingest.detect import FORMAT_CHOICES, Detection, detect
 from analyzer.ingest.formats import FormatCatalog, TextFormat, load_catalog
-from analyzer.ingest.parquet import attach_parquet, export_parquet, open_parquet_dataset
+from analyzer.ingest.parquet import attach_parquet, export_parquet, is_parquet_dataset, open_parquet_dataset
 from analyzer.ingest.pipeline import FileSummary, IngestSummary, ProgressUpdate, ingest_paths, validate_format, validate_tz
 from analyzer.ingest.schema import create_schema, open_db
 from analyzer.ingest.sources import IngestError
@@ -29,6 +29,7 @@ __all__ = [
     "detect",
     "export_parquet",
     "ingest_paths",
+    "is_parquet_dataset",
     "load_catalog",
     "open_db",
     "open_parquet_dataset",

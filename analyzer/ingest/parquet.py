@@ -39,6 +39,16 @@ def export_parquet(con: duckdb.DuckDBPyConnection, out_dir: Path | str) -> dict[
     return written
 
 
+def is_parquet_dataset(path: Path | str) -> bool:
+    """Whether ``path`` is a directory written by :func:`export_parquet` (``ggen ingest --parquet-out``)."""
+    root = Path(path)
+    if not root.is_dir():
+        return False
+    if (root / "rejects.parquet").is_file():
+        return True
+    return any(next((root / t).glob("date=*/service=*/*.parquet"), None) is not None for t in PARTITIONED)
+
+
 def attach_parquet(con: duckdb.DuckDBPyConnection, dataset_dir: Path | str) -> list[str]:
     """Create views ``events``, ``spans``, ``metrics`` and ``rejects`` over a dataset written by
     :func:`export_parquet`, with the tables' column names and order, so the analyzer's queries

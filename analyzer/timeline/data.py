@@ -36,7 +36,11 @@ def open_analyzer_db(db_path: Path | str) -> duckdb.DuckDBPyConnection:
     if not path.exists():
         raise TimelineNotFound(f"{path}: no analyzer database here (load logs with `ggen ingest` first, or pass --db FILE)")
     if path.is_dir():
-        raise TimelineBadInput(f"{path}: is a directory, not an analyzer database")
+        from analyzer.ingest.parquet import is_parquet_dataset, open_parquet_dataset
+
+        if not is_parquet_dataset(path):
+            raise TimelineBadInput(f"{path}: is a directory, not an analyzer database (nor a Parquet dataset from `ggen ingest --parquet-out`)")
+        return open_parquet_dataset(path)  # read-only: views over the Parquet files
     try:
         with path.open("rb") as fh:
             head = fh.read(DUCKDB_MAGIC_AT + len(DUCKDB_MAGIC))

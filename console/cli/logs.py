@@ -28,7 +28,7 @@ def logs() -> None:
 @click.option("--since", type=TIME_REF, metavar="TIME", help="Only lines since then (5m, 30m-ago, an ISO time). With --db, durations count back from the last event.")
 @click.option("--limit", type=click.IntRange(min=1, max=10_000), default=50, show_default=True, help="The last N matching lines.")
 @click.option("--filter", "filter_text", metavar="EXPR", help="e.g. 'status_code >= 500', 'status_code >= 400 AND status_code < 500', validation_error.")
-@click.option("--db", "db_path", type=click.Path(dir_okay=False), metavar="FILE", help="Read an analyzer database (its events table) instead of the live engine; no engine needed.")
+@click.option("--db", "db_path", type=click.Path(), metavar="FILE|DIR", help="Read an analyzer database (its events table), or a Parquet dataset from `ggen ingest --parquet-out`, instead of the live engine; no engine needed.")
 @json_option
 def tail(service: str | None, level: str | None, since: str | None, limit: int, filter_text: str | None, db_path: str | None, as_json: bool) -> None:
     """The last matching log lines, oldest first."""
@@ -70,7 +70,14 @@ def _from_db(path: Path, service: str | None, level: str | None, since: str | No
     if not path.exists():
         fail(f"--db: no analyzer database at {path}", EXIT_NOT_FOUND)
     try:
-        con = duckdb.connect(str(path), read_only=True)
+        if path.is_dir():
+            from analyzer.ingest.parquet import is_parquet_dataset, open_parquet_dataset
+
+            if not is_parquet_dataset(path):
+                fail(f"--db: {path} is a directory, not a Parquet dataset from ggen ingest --parquet-out", EXIT_FAILED)
+            con = open_parquet_dataset(path)
+        else:
+            con = duckdb.connect(str(path), read_only=True)
     except duckdb.Error as exc:
         fail(f"--db: cannot open {path}: {str(exc).splitlines()[0]}", EXIT_FAILED)
     try:
