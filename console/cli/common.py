@@ -11,7 +11,7 @@ from engine.clock import parse_duration_ms, parse_time_ref
 from engine.datadir import DataDir
 from engine.text import escape_controls
 
-# Exit codes. 2 is click's usage error. Verification failures use 10-29 (see engine.receipts).
+# Exit codes. 2 is click's usage error. Verification failures use 10-30 (see engine.receipts.verify FailureKind).
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
