@@ -69,3 +69,22 @@ def test_training_status_bar_never_says_automation_is_on_at_80_columns():
         textual.widgets.Static.update = orig  # type: ignore[method-assign]
     assert "auto off (training)" in seen[0] and "auto on" not in seen[0]
     assert "automation off (training)" in seen[1]
+
+
+def test_stale_source_status_still_fits_80_columns(tmp_path):
+    from test_console_stale import observed_session, run
+
+    from console.tui.app import ConsoleApp
+
+    s, feed = observed_session(tmp_path)
+    run(s, feed, 40)
+    run(s, feed, 100, app_p99=1600.0)
+
+    async def go():
+        async with ConsoleApp(s).run_test(size=(80, 24)) as pilot:
+            run(s, feed, 30, feeding=False)
+            await settle(pilot)
+            status = screen_text(pilot.app).splitlines()[0]
+            assert "prometheus" in status and "STALE: " in status and "1 open Sev2" in status, status
+
+    asyncio.run(go())

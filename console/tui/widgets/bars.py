@@ -34,23 +34,26 @@ class StatusBar(Static):
     forms (time of day only, short labels) when the terminal is narrow."""
 
     def show(self, v: ConsoleView) -> None:
-        show_text(self, fitted(self, self.build, v, 3), fixed_height=True)
+        show_text(self, fitted(self, self.build, v, 4), fixed_height=True)
 
     @staticmethod
     def build(v: ConsoleView, short: int = 0) -> Text:
-        """The bar's text; ``short`` 1 drops the date and shortens labels, 2 shortens more."""
+        """The bar's text; ``short`` 1 drops the date and shortens labels, 2 shortens more, 3
+        leaves out the fleet's name when a real source is named."""
         label, style = MODE_BADGE.get(v.mode, (v.mode.upper(), "reverse"))
         t = Text(no_wrap=True, overflow="ellipsis")
         t.append(f" {label} ", style)
         t.append(" ")
-        t.append_text(literal(v.fleet_name, "bold"))
+        if short < 3 or v.source == "sim":
+            t.append_text(literal(v.fleet_name, "bold"))
+            if v.source != "sim":
+                t.append(" via ", "dim")
         if v.source != "sim":
-            t.append(" via ", "dim")
             t.append_text(literal(v.source, "bold cyan"))
         stale = v.stale_signals
         if stale:
             t.append(" ")
-            t.append(f" STALE: {stale} signal{'s' if stale != 1 else ''} " if not short else f" STALE {stale} ", "bold black on yellow")
+            t.append(f" STALE: {stale} signal{'s' if stale != 1 else ''} " if not short else f" STALE: {stale} ", "bold black on yellow")
         t.append(f"  {stamp(v.now_ms) if not short else clock(v.now_ms)}  " if short < 2 else f" {clock(v.now_ms)} ")
         if v.crash:
             t.append(" ENGINE STOPPED ", "bold white on red")
