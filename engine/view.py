@@ -692,10 +692,13 @@ def entities(engine: Any, target_kind: str) -> list[str]:
 
 
 def fault_targets(engine: Any) -> dict[str, list[str]]:
-    """Per fault kind, every entity it can be injected on."""
+    """Per fault kind, every entity it can act on (slow_queries: databases only; the same rule
+    ``ggen chaos inject`` enforces)."""
+    from engine.control.catalog import fault_targets as targets_of
     from engine.fleet.faults import FAULT_KINDS
 
-    return {kind: entities(engine, meta[1]) for kind, meta in FAULT_KINDS.items()}
+    with engine.lock:
+        return {kind: targets_of(engine.fleet, kind) for kind in FAULT_KINDS}
 
 
 def action_target(engine: Any, name: str, target_kind: str, incident: Incident | None) -> str:

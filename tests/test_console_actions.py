@@ -470,3 +470,15 @@ def test_the_collector_is_back_on_after_the_first_frame(tmp_path):
             gc.unfreeze()
 
     run(go())
+
+
+def test_chaos_menu_offers_each_fault_only_where_it_acts(tmp_path):
+    """The console's 'other target' list follows the rule `ggen chaos inject` enforces."""
+    from engine.view import fault_targets
+
+    s = session(tmp_path)
+    targets = fault_targets(s.engine)
+    kinds = {n: svc.kind for n, svc in s.engine.fleet.services.items()}
+    assert targets["slow_queries"] and all(kinds[t] == "database" for t in targets["slow_queries"])
+    assert targets["external_outage"] and all(kinds[t] == "external" for t in targets["external_outage"])
+    assert "app" in targets["bad_deploy"] and set(targets["traffic_surge"]) == set(s.engine.fleet.queues)

@@ -261,7 +261,7 @@ class SimilarScreen(Screen[None]):
             body.append(" ")
             body.append_text(literal(h.title, "bold"))
             body.append("  ")
-            body.append_text(literal(f"{h.date} · {', '.join(h.incident_types)} · {', '.join(h.services)} · MTTR {h.mttr_min} min", "dim"))
+            body.append_text(literal(f"{h.date} · {', '.join(h.incident_types)} · {', '.join(h.services)} · MTTR {h.mttr_text}", "dim"))
             body.append("\n  root cause  ", "dim")
             body.append_text(literal(h.root_cause))
             body.append("\n  solution    ", "dim")
