@@ -26,8 +26,10 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def read_data_file(path: Path) -> dict[str, Any]:
-    """Parse a .toml or .json file into a dict, raising PolicyError on any problem."""
+def read_data_file(path: Path, syntax: str | None = None) -> dict[str, Any]:
+    """Parse a .toml or .json file into a dict, raising PolicyError on any problem. ``syntax``
+    ("toml" or "json") reads a file whatever its name says (a status-page draft named draft.md)."""
+    syntax = syntax or path.suffix.lstrip(".")
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
@@ -35,9 +37,9 @@ def read_data_file(path: Path) -> dict[str, Any]:
     except OSError as exc:
         raise PolicyError(path, None, f"cannot read: {exc.strerror or exc}") from None
     try:
-        if path.suffix == ".toml":
+        if syntax == "toml":
             data = tomllib.loads(raw.decode("utf-8"))
-        elif path.suffix == ".json":
+        elif syntax == "json":
             data = json.loads(raw)
         else:
             raise PolicyError(path, None, f"unsupported data file type {path.suffix!r} (use .toml or .json)")

@@ -169,18 +169,9 @@ def read_draft(path: Path) -> dict[str, Any]:
     from engine.policy.loader import PolicyError, read_data_file
 
     p = Path(path)
-    if p.suffix == ".toml":
-        return read_data_file(p)
     try:
-        raw = p.read_bytes()
-    except FileNotFoundError:
-        raise PolicyError(p, None, "file not found") from None
-    except OSError as exc:
-        raise PolicyError(p, None, f"cannot read: {exc.strerror or exc}") from None
-    try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise PolicyError(p, None, f"not a draft: invalid JSON ({exc}); drafts are JSON, or TOML in a .toml file") from None
-    if not isinstance(data, dict):
-        raise PolicyError(p, None, "not a draft: top level must be an object")
-    return data
+        return read_data_file(p, "toml" if p.suffix == ".toml" else "json")
+    except PolicyError as exc:
+        if exc.message.startswith(("invalid JSON", "top level")):
+            raise PolicyError(p, None, f"not a draft: {exc.message}; drafts are JSON, or TOML in a .toml file") from None
+        raise
