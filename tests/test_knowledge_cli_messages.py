@@ -5,27 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-from click.testing import CliRunner, Result
+from test_knowledge_cli import FIXTURE, run  # noqa: F401  (the CLI fixture of the knowledge tests)
 
 from analyzer.knowledge import CAUSES
 from analyzer.knowledge.stats import query_log_path
-from console.cli.main import cli
 from engine.datadir import DataDir
-
-FIXTURE = Path(__file__).parent / "data" / "knowledge_pir_final.md"
-
-
-@pytest.fixture()
-def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.delenv("GGEN_KNOWLEDGE_DIRS", raising=False)
-    data = tmp_path / "data"
-
-    def invoke(*args: str) -> Result:
-        return CliRunner().invoke(cli, ["--data-dir", str(data), *args], catch_exceptions=False)
-
-    invoke.data = data  # type: ignore[attr-defined]
-    return invoke
 
 
 def test_add_from_a_missing_pir_is_not_found(run, tmp_path: Path) -> None:
