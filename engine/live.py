@@ -172,7 +172,7 @@ class LiveEngine:
 
         keys = KeyStore.open_or_init(self.data_dir.keys_dir, now_ms=self.clock.now_ms())
         self.ledger = Ledger.open(self.data_dir.ledger_path, keys)
-        self.sink = ReceiptSink(self.ledger, keys, self.policy.policy_hashes, self.clock)
+        self.sink = ReceiptSink(self.ledger, keys, self.policy.policy_hashes, self.clock, record_clock=WallClock())
 
         def write(event) -> None:
             try:

@@ -33,11 +33,17 @@ class ReceiptSink:
         signer: SignerSource,
         policy_hashes: PolicyHashes = _no_policy,
         clock: Clock | None = None,
+        record_clock: Clock | None = None,
     ) -> None:
+        """``clock`` is the engine's (what observed_at defaults to); ``record_clock``, when given,
+        stamps recorded_at, "when it was written": a live engine passes the real wall clock, so
+        an engine sped up to 60x still records real times and the ledger's recorded_at never
+        runs ahead of the world or back between sessions."""
         self.ledger = ledger
         self.signer = signer
         self.policy_hashes = policy_hashes
         self.clock: Clock = clock or WallClock()
+        self.record_clock = record_clock
 
     def __call__(self, event: IncidentEvent) -> StoredReceipt | None:
         """Append the receipt for one event (None when the event's kind is not a receipt kind)."""
@@ -74,7 +80,7 @@ class ReceiptSink:
             summary=event.summary,
             actor=event.actor,
             observed_at_ms=int(event.observed_at_ms),
-            recorded_at_ms=int(event.recorded_at_ms),
+            recorded_at_ms=self.record_clock.now_ms() if self.record_clock is not None else int(event.recorded_at_ms),
             policy=dict(self.policy_hashes(event.incident_type)),
             evidence=data,
             actions=list(actions),
@@ -109,6 +115,7 @@ class ReceiptSink:
         """Append one receipt of any kind (incident or not), e.g. ``key.rotated`` or
         ``certificate.issued``; times default to the sink's clock."""
         now = self.clock.now_ms()
+        written = self.record_clock.now_ms() if self.record_clock is not None else now
         if policy is None:
             policy = dict(self.policy_hashes(incident_type)) if incident_type else {}
         draft = ReceiptDraft(
@@ -123,7 +130,7 @@ class ReceiptSink:
             summary=summary,
             actor=actor,
             observed_at_ms=now if observed_at_ms is None else int(observed_at_ms),
-            recorded_at_ms=now if recorded_at_ms is None else int(recorded_at_ms),
+            recorded_at_ms=written if recorded_at_ms is None else int(recorded_at_ms),
             policy=policy,
             evidence=dict(evidence or {}),
             actions=list(actions or []),
