@@ -288,3 +288,9 @@ def test_a_file_that_is_not_a_ledger(tmp_path):
     for args in (("incidents", "list"), ("incidents", "verify", "--all"), ("incidents", "show", A)):
         res = run(tmp_path, *args)
         assert res.exit_code == 28 and res.stderr.startswith("ggen: ") and res.stderr.count("\n") == 1, (args, res.output)
+
+
+def test_list_says_when_filters_leave_nothing(dd):
+    res = run(dd, "incidents", "list", "--severity", "Sev4", "--type", "region_failover")
+    assert res.exit_code == 0
+    assert "none of the 3 incident(s) in the ledger match severity Sev4, type region_failover" in " ".join(res.output.split())

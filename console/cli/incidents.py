@@ -170,6 +170,7 @@ def list_incidents(since: str | None, severity: str | None, status: str | None, 
     since_ms = _since_ms(since)
     ledger = _open_ledger(missing_ok=True)
     rows = [] if ledger is None else incidents_from_ledger(ledger, since_ms)
+    recorded = len(rows)
     if severity:
         rows = [s for s in rows if (s.severity or "").lower() == severity.lower()]
     if status:
@@ -182,7 +183,12 @@ def list_incidents(since: str | None, severity: str | None, status: str | None, 
         return
     console = _console()
     if not rows:
-        console.print("no incidents" + (f" since {_t(since_ms)}" if since_ms is not None else "") + " in the ledger")
+        window = f" since {_t(since_ms)}" if since_ms is not None else ""
+        filters = ", ".join(f"{k} {v}" for k, v in (("severity", severity), ("status", status), ("type", incident_type)) if v)
+        if recorded and filters:
+            console.print(f"none of the {recorded} incident(s){window} in the ledger match {filters}")
+        else:
+            console.print(f"no incidents{window} in the ledger")
         return
     from rich.table import Table
 
