@@ -1166,6 +1166,17 @@ class Engine:
             self._escalate(inc, reason, actor=f"person:{actor}")
             return inc
 
+    def release_open_incidents(self, reason: str) -> list[IncidentEvent]:
+        """The engine is stopping: record on every open incident that nothing watches it any more
+        (an ``incident.note`` receipt with ``unwatched``), so the ledger does not show it as
+        watched and open for ever. ``ggen incidents list`` marks such incidents unwatched."""
+        with self.lock:
+            return [
+                self._emit(inc, ev.NOTE, f"unwatched: {reason}", {"text": reason, "unwatched": True, "state": inc.state}, source_signal="engine", actor="engine")
+                for inc in self.incidents.values()
+                if inc.open
+            ]
+
     def note(self, incident_id: str, actor: str, text: str, **data: Any) -> IncidentEvent:
         """A person's note (warroom scribe log, comment), recorded in the incident's log."""
         with self.lock:

@@ -191,6 +191,10 @@ class LiveEngine:
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
+            try:
+                self.engine.release_open_incidents(f"the engine stopped ({self.description.removeprefix('ggen ')}); nothing watches this incident now")
+            except Exception as exc:  # shown, never fatal to stopping
+                self.receipt_errors.append(f"open incidents not marked unwatched: {type(exc).__name__}: {exc}")
         for svc in reversed(self.services):
             try:
                 svc.stop()

@@ -34,3 +34,37 @@ def test_a_sped_up_engine_records_real_times(tmp_path: Path) -> None:
         assert verify_ledger(ledger, keys.anchors()).ok
     finally:
         ledger.close()
+
+
+def test_incidents_left_open_when_the_engine_stops_are_marked_unwatched(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from console.cli.main import cli
+    from engine.receipts import incidents_from_ledger
+
+    dd = DataDir(tmp_path / "data").ensure()
+    live = LiveEngine(dd, seed=1, speed=600.0, description="ggen console by tester").start()
+    try:
+        live.engine.inject("region_outage", actor="test")  # unfixable here for minutes: stays open
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not live.engine.open_incidents():
+            time.sleep(0.05)
+        assert live.engine.open_incidents()
+    finally:
+        live.stop()
+    assert not live.receipt_errors
+    keys = KeyStore.open(dd.keys_dir)
+    ledger = Ledger.open(dd.ledger_path, keys)
+    try:
+        rows = incidents_from_ledger(ledger)
+        assert verify_ledger(ledger, keys.anchors()).ok
+        last = list(ledger.iter_receipts())[-1].payload()
+    finally:
+        ledger.close()
+    still_open = [r for r in rows if r.status != "resolved"]
+    assert still_open and all(r.unwatched_since_ms is not None for r in still_open)
+    assert all(r.unwatched_since_ms is None for r in rows if r.status == "resolved")
+    assert last["kind"] == "incident.note" and last["evidence"]["unwatched"] is True
+    assert "the engine stopped (console by tester)" in last["evidence"]["text"]
+    out = CliRunner().invoke(cli, ["--data-dir", str(dd.root), "incidents", "list"]).output
+    assert "unwatched" in out

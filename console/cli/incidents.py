@@ -201,7 +201,7 @@ def list_incidents(since: str | None, severity: str | None, status: str | None, 
             _text(s.incident_type),
             _text(s.severity or "-"),
             _text(s.current_severity or "-"),
-            _text(s.status),
+            _text(_status(s)),
             _text(s.service or "-"),
             _text(s.region or "-"),
             _t(s.detected_at_ms),
@@ -209,6 +209,11 @@ def list_incidents(since: str | None, severity: str | None, status: str | None, 
             str(s.receipt_count),
         )
     console.print(table)
+
+
+def _status(s: Any) -> str:
+    """The incident's status, marked when no engine watches it any more."""
+    return f"{s.status}, unwatched" if s.unwatched_since_ms is not None else s.status
 
 
 # -- show -------------------------------------------------------------------------------------------
@@ -279,7 +284,7 @@ def show(incident_id: str, public_key: str | None, as_json: bool) -> None:
         ("incident", summary.incident_id),
         ("type", summary.incident_type),
         ("severity", f"{summary.severity or '-'} (highest), {summary.current_severity or '-'} (now)"),
-        ("status", summary.status),
+        ("status", _status(summary) + (f" since {_t(summary.unwatched_since_ms)}: the engine watching it stopped" if summary.unwatched_since_ms is not None else "")),
         ("service", f"{summary.service or '-'} in {summary.region or '-'}"),
         ("summary", summary.summary),
         ("detected", _t(summary.detected_at_ms)),

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
 from engine.clock import iso_utc
-from engine.events import ACKNOWLEDGED, DETECTED, ESCALATED, RECOVERY_VERIFIED
+from engine.events import ACKNOWLEDGED, DETECTED, ESCALATED, NOTE, RECOVERY_VERIFIED
 
 from .verify import time_ms
 
@@ -39,6 +39,9 @@ class IncidentSummary:
     last_activity_ms: int | None = None
     receipt_count: int = 0
     receipt_ids: list[str] = field(default_factory=list)
+    # When the engine that watched it stopped with the incident still open (its last receipt is
+    # the engine's "unwatched" note); None while an engine watches it or once it is resolved.
+    unwatched_since_ms: int | None = None
 
     @property
     def mttr_ms(self) -> int | None:
@@ -67,6 +70,7 @@ class IncidentSummary:
             "last_activity_at": t(self.last_activity_ms),
             "mttr_ms": self.mttr_ms,
             "receipt_count": self.receipt_count,
+            "unwatched_since": t(self.unwatched_since_ms),
         }
 
 
@@ -131,6 +135,11 @@ def summarize_incidents(payloads: Iterable[Mapping[str, Any]]) -> list[IncidentS
             s.current_severity = sev
         if observed is not None:
             s.last_activity_ms = observed if s.last_activity_ms is None else max(s.last_activity_ms, observed)
+        evidence = p.get("evidence")
+        if kind == NOTE and isinstance(evidence, Mapping) and evidence.get("unwatched") is True:
+            s.unwatched_since_ms = observed
+        else:
+            s.unwatched_since_ms = None  # anything later means something watches it again
         if kind == DETECTED:
             s.detected_at_ms = observed
             if isinstance(p.get("summary"), str):
@@ -144,6 +153,7 @@ def summarize_incidents(payloads: Iterable[Mapping[str, Any]]) -> list[IncidentS
                 s.status = "escalated"
         elif kind == RECOVERY_VERIFIED:
             s.status = "resolved"
+            s.unwatched_since_ms = None
             s.resolved_at_ms = observed
             s.recovered_at_ms = _recovered_at(p.get("evidence"), observed)
     return list(incidents.values())
