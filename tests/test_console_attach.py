@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from console_support import screen_text, settle
+from tmux_support import keys, until
 
 from console.tui.actions import MANUAL_ACTIONS
 from console.tui.app import ConsoleApp
@@ -347,22 +348,6 @@ def test_two_attached_console_processes_in_tmux_share_one_engine(tmp_path):
     watch = subprocess.Popen([str(ggen_bin), "--data-dir", str(data), "watch", "--speed", "30", "--no-notices"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     names = [f"ggen-att-{uuid.uuid4().hex[:8]}" for _ in range(2)]
     env = dict(os.environ, TERM="xterm-256color")
-
-    def pane(name: str) -> str:
-        return subprocess.run(["tmux", "capture-pane", "-t", name, "-p"], capture_output=True, text=True).stdout
-
-    def keys(name: str, *k: str) -> None:
-        subprocess.run(["tmux", "send-keys", "-t", name, *k], check=True)
-
-    def until(name: str, needle: str, timeout: float) -> str:
-        deadline = time.monotonic() + timeout
-        text = ""
-        while time.monotonic() < deadline:
-            text = pane(name)
-            if needle in text:
-                return text
-            time.sleep(0.2)
-        raise AssertionError(f"{needle!r} did not appear in {name} in {timeout} s; it shows:\n{text}")
 
     try:
         assert wait_until(lambda: ControlClient(DataDir(data).control_socket_path).alive(), 30)

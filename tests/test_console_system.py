@@ -13,9 +13,11 @@ import sys
 import time
 import urllib.request
 import uuid
+from functools import partial
 from pathlib import Path
 
 import pytest
+import tmux_support as tmux
 from console_support import screen_text, settle
 
 from console.tui.app import ConsoleApp
@@ -199,21 +201,7 @@ def test_console_in_tmux_injects_a_fault_with_keys_and_shows_the_incident(tmp_pa
     env = dict(os.environ, TERM="xterm-256color")
     subprocess.run(["tmux", "new-session", "-d", "-s", name, "-x", "120", "-y", "40", cmd], check=True, env=env)
 
-    def pane() -> str:
-        return subprocess.run(["tmux", "capture-pane", "-t", name, "-p"], capture_output=True, text=True).stdout
-
-    def keys(*k: str) -> None:
-        subprocess.run(["tmux", "send-keys", "-t", name, *k], check=True)
-
-    def until(needle: str, timeout: float) -> str:
-        deadline = time.monotonic() + timeout
-        text = ""
-        while time.monotonic() < deadline:
-            text = pane()
-            if needle in text:
-                return text
-            time.sleep(0.2)
-        raise AssertionError(f"{needle!r} did not appear in {timeout} s; the pane shows:\n{text}")
+    pane, keys, until = (partial(f, name) for f in (tmux.pane, tmux.keys, tmux.until))
 
     try:
         until("LIVE", 20)

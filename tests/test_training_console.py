@@ -217,9 +217,11 @@ def test_train_start_in_tmux_records_the_result(tmp_path):
     import shutil
     import subprocess
     import sys
-    import time
     import uuid
+    from functools import partial
     from pathlib import Path
+
+    import tmux_support as tmux
 
     assert shutil.which("tmux"), "tmux is required (CI installs it)"
     root = Path(__file__).resolve().parents[1]
@@ -230,21 +232,7 @@ def test_train_start_in_tmux_records_the_result(tmp_path):
     subprocess.run(["tmux", "new-session", "-d", "-s", name, "-x", "130", "-y", "45", cmd], check=True, env=dict(os.environ, TERM="xterm-256color"))
     subprocess.run(["tmux", "resize-window", "-t", name, "-x", "130", "-y", "45"], capture_output=True)  # another server's default size
 
-    def pane() -> str:
-        return subprocess.run(["tmux", "capture-pane", "-t", name, "-p"], capture_output=True, text=True).stdout
-
-    def keys(*k: str) -> None:
-        subprocess.run(["tmux", "send-keys", "-t", name, *k], check=True)
-
-    def until(needle: str, timeout: float) -> str:
-        deadline = time.monotonic() + timeout
-        text = ""
-        while time.monotonic() < deadline:
-            text = pane()
-            if needle in text:
-                return text
-            time.sleep(0.2)
-        raise AssertionError(f"{needle!r} did not appear in {timeout} s; the pane shows:\n{text}")
+    pane, keys, until = (partial(f, name) for f in (tmux.pane, tmux.keys, tmux.until))
 
     try:
         until("Training: Incompatible API schema behind a flag", 20)
